@@ -1,0 +1,38 @@
+// One HTTP request's head, copied out of llhttp's slices (they die when
+// llhttp_execute returns) into plain strings.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace fcgimux {
+
+struct RequestHead {
+  std::string method;         // "GET"
+  std::string target;         // the raw request-target, as sent
+  std::string path;           // raw (still percent-encoded) path part of target, before '?'
+  std::string query;          // raw query, without '?'; empty when none
+  unsigned version_major = 1;
+  unsigned version_minor = 1;
+  // Header fields in arrival order, names as sent, values with surrounding
+  // whitespace trimmed. Repeated fields stay separate entries.
+  std::vector<std::pair<std::string, std::string>> headers;
+  bool keep_alive = true;     // llhttp_should_keep_alive() at headers-complete
+  bool chunked = false;       // Transfer-Encoding: chunked
+  std::optional<uint64_t> content_length;  // Content-Length when given (not with chunked)
+  bool expect_continue = false;            // Expect: 100-continue (HTTP/1.1 only)
+
+  // First value of |name| (case-insensitive), or nullptr.
+  const std::string* find(std::string_view name) const;
+  bool is_head() const { return method == "HEAD"; }
+  bool has_body() const { return chunked || (content_length && *content_length > 0); }
+};
+
+// ASCII case-insensitive equality, for header names.
+bool iequals(std::string_view a, std::string_view b);
+
+}  // namespace fcgimux
