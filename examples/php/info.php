@@ -1,0 +1,3 @@
+<?php
+// For people: PHP's own page of everything it knows about this request.
+phpinfo();
