@@ -15,7 +15,11 @@ namespace fcgimux {
 struct WorkerLoad {
   bool eligible = true;     // healthy and below its concurrency cap
   unsigned in_flight = 0;   // our requests outstanding on it
-  unsigned weight = 1;
+  unsigned weight = 1;      // 1..1000 from the config; 0 is treated as 1
+  // Sticky only: a stable identity for the worker (e.g. a hash of its
+  // address), so that a key keeps its worker even if the list is reordered or
+  // a worker is removed from it. 0 = use the worker's index.
+  uint64_t identity = 0;
 };
 
 class Balancer {
@@ -29,6 +33,8 @@ class Balancer {
   //    pool still spreads requests over every worker.
   //  - Sticky: rendezvous (highest random weight) hashing of |sticky_key|
   //    over eligible workers, weighted; when a worker leaves, only its keys move.
+  // |workers| is indexed like the pool's worker list; the result is an index
+  // into it. Its size may differ from |worker_count| (the state follows it).
   std::optional<size_t> pick(std::span<const WorkerLoad> workers, uint64_t sticky_key = 0);
 
  private:
