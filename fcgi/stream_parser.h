@@ -13,6 +13,8 @@
 
 #include "fcgi/errors.h"
 #include "fcgi/protocol.h"
+#include "fcgi/record.h"
+#include "fcgi/record_reader.h"
 #include "fcgi/result.h"
 
 namespace fcgi {
@@ -33,6 +35,15 @@ class StreamHandler {
   virtual void on_get_values_result(std::vector<std::pair<std::string, std::string>> values) = 0;
   // FCGI_UNKNOWN_TYPE: the application did not know record type |type| we sent.
   virtual void on_unknown_type(uint8_t type) = 0;
+  // A record of a type FastCGI 1.0 does not define (0, or 12..255) was
+  // skipped whole: content and padding consumed, nothing else done. A later
+  // protocol revision may add types a client can ignore; failing the
+  // connection over one would be harsher than the specification asks, and its
+  // framing is still sound. Override to log it.
+  virtual void on_skipped_record(uint8_t type, uint16_t id) {
+    (void)type;
+    (void)id;
+  }
 };
 
 class StreamParser {
@@ -42,7 +53,23 @@ class StreamParser {
 
   // Parses |in|, calling |h| for every event it completes. Returns an error
   // for malformed input; after an error the parser must not be fed again
-  // (the connection cannot be trusted). Never reads past |in|.
+  // (the connection cannot be trusted), and if it is, it returns the same
+  // error without reading. Never reads past |in|.
+  //
+  // What is an error (every case is checked when the header completes, so the
+  // events before it are the same for any split of the input):
+  //   BadVersion        version byte not 1
+  //   BadLength         END_REQUEST or UNKNOWN_TYPE content not 8 bytes;
+  //                     GET_VALUES_RESULT content over |max_values_len|
+  //   UnexpectedRecord  a type only a client sends (BEGIN_REQUEST, ABORT_REQUEST,
+  //                     PARAMS, STDIN, DATA, GET_VALUES); STDOUT, STDERR or
+  //                     END_REQUEST with id 0; GET_VALUES_RESULT or
+  //                     UNKNOWN_TYPE with an id other than 0
+  //   TruncatedPair, PairTooLong   a GET_VALUES_RESULT body that does not decode
+  // Padding of any length 0..255 is skipped. Undefined types are skipped (see
+  // StreamHandler::on_skipped_record). An END_REQUEST protocolStatus above 3 is
+  // passed on as its raw value: callers treat a status they do not know as a
+  // failure of the request.
   Result<void, ParseError> feed(std::span<const std::byte> in, StreamHandler& h);
 
   // True when the parser stands between records (no partial record pending):
@@ -50,17 +77,15 @@ class StreamParser {
   bool at_record_boundary() const;
 
  private:
-  // Implementation state: header bytes collected so far, the current record's
-  // header, content and padding remaining, GET_VALUES_RESULT/END_REQUEST body
-  // accumulated.
-  enum class State { Header, Content, Padding };
-  State state_ = State::Header;
-  std::byte header_buf_[kHeaderLen]{};
-  size_t header_have_ = 0;
-  uint8_t type_ = 0;
-  uint16_t id_ = 0;
-  size_t content_left_ = 0;
-  size_t padding_left_ = 0;
+  // What to do with the current record's content.
+  enum class Body { Stdout, Stderr, Collect, Skip };
+  // Adapts RecordReader's callbacks to this parser for one feed() call;
+  // defined in stream_parser.cc.
+  struct Visitor;
+
+  RecordReader reader_;
+  RecordHeader record_;     // the current record's header
+  Body body_ = Body::Skip;
   std::string small_body_;  // END_REQUEST, GET_VALUES_RESULT, UNKNOWN_TYPE bodies
   size_t max_values_len_;
 };
