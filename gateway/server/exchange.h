@@ -1,0 +1,124 @@
+// One request and its response: routes it, builds its CGI params, asks the
+// pool for a worker, streams the body to it as STDIN, and streams the CGI
+// response back to the client, re-framed. Decides retries.
+//
+// Lifetime: owned by its HttpConnection (unique_ptr). When done it is handed
+// to the Reaper, never deleted inside a callback chain. Back-pointers to the
+// upstream connection and the pool queue are raw and cleared by both sides.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "fcgi/cgi_response.h"
+#include "fcgi/protocol.h"
+#include "gateway/base/clock.h"
+#include "gateway/base/error.h"
+#include "gateway/base/reaper.h"
+#include "gateway/http/request_head.h"
+#include "gateway/http/response_head.h"
+#include "gateway/upstream/health_tracker.h"
+
+namespace fcgimux {
+
+class HttpConnection;
+class Pool;
+class UpstreamConnection;
+class Worker;
+struct RouteConfig;
+
+// How an attempt on a worker ended without a response.
+struct UpstreamFailure {
+  Error error;               // WorkerVanished, WorkerProtocol, ResponseTimeout
+  FailureKind kind;          // for the worker's health
+  bool reached_worker;       // any byte of the request may have been processed
+  bool reused_connection;    // the connection had served requests before
+};
+
+class Exchange : public Reapable {
+ public:
+  Exchange(HttpConnection& conn, RequestHead head);
+  ~Exchange() override;
+
+  // The head is complete: route, check, and dispatch (or wait for a chunked body).
+  void start();
+  void on_request_body(std::span<const std::byte> bytes);
+  void on_request_complete();
+  // The client connection is closing: let go of the worker and the queue.
+  void on_client_gone();
+  // The client took queued bytes: resume reading from the worker if paused.
+  void on_client_drained();
+
+  // From Pool/Worker: |up| now carries this request (it may still be connecting).
+  void on_upstream_assigned(UpstreamConnection* up, Worker* worker);
+  // From UpstreamConnection: connected (or reused): write the request.
+  void on_upstream_ready();
+  // From UpstreamConnection: a STDIN write completed; more body may be read.
+  void on_upstream_drained();
+  void on_stdout(std::span<const std::byte> bytes);
+  void on_stderr(std::span<const std::byte> bytes);
+  void on_end_request(uint32_t app_status, fcgi::ProtocolStatus status);
+  // The attempt failed before END_REQUEST. |up| has already detached.
+  void on_upstream_failed(const UpstreamFailure& f);
+  // From Pool: waited in the queue for queue_timeout.
+  void on_queue_timeout();
+
+  bool request_complete() const { return request_complete_; }
+  const RequestHead& head() const { return head_; }
+  const std::string& target_for_log() const { return head_.target; }
+
+ private:
+  void dispatch();
+  void write_request();
+  void write_body_piece(const std::shared_ptr<std::string>& piece);
+  void fail(Error e, std::string_view detail);
+  void finish_response(bool keep_alive_ok);
+  void send_error(Error e, std::string_view detail, std::optional<unsigned> retry_after_s);
+  void begin_body(std::span<const std::byte> first);
+  void send_body(std::span<const std::byte> bytes);
+  void log_access(int status, std::string_view error);
+  void detach_upstream();
+  bool can_retry(const UpstreamFailure& f) const;
+  bool is_safe_method() const;
+
+  HttpConnection* conn_;             // not owned; null after on_client_gone
+  RequestHead head_;
+  TimePoint started_;
+  const RouteConfig* route_ = nullptr;  // not owned (config)
+  Pool* pool_ = nullptr;                // not owned (LoopThread)
+  std::vector<std::pair<std::string, std::string>> params_;
+
+  // Request body. Pieces are kept until the request is known to have reached
+  // a worker for good, so that a request that never reached one can be sent
+  // elsewhere; |next_piece_| is the first piece not yet written upstream.
+  std::vector<std::shared_ptr<std::string>> body_;
+  size_t next_piece_ = 0;
+  uint64_t body_bytes_ = 0;
+  bool body_released_ = false;       // pieces dropped after being written: no replay possible
+  bool request_complete_ = false;
+  bool dispatched_ = false;
+
+  UpstreamConnection* upstream_ = nullptr;  // not owned; cleared by both sides
+  Worker* worker_ = nullptr;                // not owned
+  std::set<const Worker*> tried_;
+  unsigned attempts_ = 0;
+  bool request_written_ = false;     // BEGIN_REQUEST..params written to the current attempt
+  bool stdin_ended_ = false;
+
+  fcgi::CgiResponseParser cgi_;
+  bool head_sent_ = false;           // a response head (ours or the worker's) is queued
+  bool done_ = false;
+  BodyFraming framing_ = BodyFraming::Close;
+  bool keep_alive_ = true;
+  uint64_t body_sent_ = 0;
+  std::optional<uint64_t> body_limit_;  // Content-Length the app announced
+  int status_ = 0;
+  std::string stderr_line_;          // a partial STDERR line, completed by the next piece
+};
+
+}  // namespace fcgimux

@@ -1,0 +1,443 @@
+#include "gateway/server/http_connection.h"
+
+#include <arpa/inet.h>
+
+#include <utility>
+
+#include "gateway/http/response_head.h"
+#include "gateway/server/exchange.h"
+#include "gateway/server/loop_thread.h"
+
+namespace fcgimux {
+
+namespace {
+// Pipelined requests wait in the input buffer while one is answered; past
+// this much, reading from the client pauses until the buffer drains.
+constexpr size_t kMaxPendingInput = 256 * 1024;
+// After our last response on a closing connection, keep reading (and
+// dropping) for this long so that the kernel does not answer the client's
+// unread bytes with a reset that would destroy the response in flight.
+constexpr uint64_t kLingerMs = 2000;
+
+void sockaddr_to_text(const sockaddr_storage& ss, std::string& addr, uint16_t& port) {
+  char buf[INET6_ADDRSTRLEN] = {0};
+  if (ss.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf);
+    port = ntohs(a->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof buf);
+    port = ntohs(a->sin6_port);
+  }
+  addr = buf;
+}
+}  // namespace
+
+struct HttpConnection::WriteReq {
+  uv_write_t req;
+  std::string bytes;
+};
+
+HttpConnection::HttpConnection(LoopThread& thread)
+    : thread_(thread),
+      parser_({.max_header_size = thread.config().server.max_header_size,
+               .max_body_size = thread.config().server.max_body_size},
+              *this) {
+  uv_tcp_init(thread.loop(), &tcp_);
+  uv_timer_init(thread.loop(), &timer_);
+  tcp_.data = this;
+  timer_.data = this;
+  open_handles_ = 2;
+}
+
+HttpConnection::~HttpConnection() {
+  if (counted_) thread_.shared_connections_release();
+}
+
+bool HttpConnection::accept(uv_stream_t* server) {
+  counted_ = true;  // the LoopThread took a slot of max_connections for us
+  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&tcp_)) != 0) {
+    close();
+    return false;
+  }
+  uv_tcp_nodelay(&tcp_, 1);
+  sockaddr_storage ss{};
+  int len = sizeof ss;
+  if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
+    sockaddr_to_text(ss, info_.remote_addr, info_.remote_port);
+  len = sizeof ss;
+  if (uv_tcp_getsockname(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
+    sockaddr_to_text(ss, info_.server_addr, info_.server_port);
+  client_text_ = info_.remote_addr.find(':') != std::string::npos
+                     ? fmt::format("[{}]:{}", info_.remote_addr, info_.remote_port)
+                     : fmt::format("{}:{}", info_.remote_addr, info_.remote_port);
+  arm_head_timer(false);
+  start_reading();
+  return true;
+}
+
+void HttpConnection::start_reading() {
+  if (reading_ || phase_ == Phase::Closing) return;
+  reading_ = true;
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &HttpConnection::on_alloc_cb,
+                &HttpConnection::on_read_cb);
+}
+
+void HttpConnection::pause_reading() {
+  read_paused_ = true;
+  if (reading_) {
+    reading_ = false;
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+  }
+}
+
+void HttpConnection::resume_reading() {
+  if (!read_paused_) return;
+  read_paused_ = false;
+  if (pending_input_.size() - pending_pos_ <= kMaxPendingInput) start_reading();
+}
+
+void HttpConnection::on_alloc_cb(uv_handle_t* h, size_t, uv_buf_t* buf) {
+  auto* self = static_cast<HttpConnection*>(h->data);
+  *buf = uv_buf_init(self->read_buf_.data(), unsigned(self->read_buf_.size()));
+}
+
+void HttpConnection::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
+  auto* self = static_cast<HttpConnection*>(s->data);
+  self->on_read(nread, nullptr);
+}
+
+void HttpConnection::on_read(ssize_t nread, const uv_buf_t*) {
+  if (nread == 0) return;  // EAGAIN
+  if (phase_ == Phase::Closing) {
+    if (nread < 0) close();  // lingering: the client has read our answer and gone
+    return;                  // lingering: bytes are dropped
+  }
+  if (nread < 0) {
+    peer_eof_ = true;
+    reading_ = false;
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    if (exchange_) {
+      // A client may half-close after sending its request and still read the
+      // answer; a request cut short is another matter.
+      if (!parser_.finish()) {
+        close();
+        return;
+      }
+      if (nread != UV_EOF) close();
+      return;
+    }
+    if (parser_.in_request() && pending_input_.size() > pending_pos_) {
+      fail_request(Error::BadRequest);
+      return;
+    }
+    close();
+    return;
+  }
+  process_input({reinterpret_cast<const std::byte*>(read_buf_.data()), size_t(nread)});
+}
+
+void HttpConnection::process_input(std::span<const std::byte> fresh) {
+  if (phase_ == Phase::WaitingHead) arm_head_timer(true);
+  if (pending_pos_ == pending_input_.size()) {
+    pending_input_.clear();
+    pending_pos_ = 0;
+  }
+  if (pending_input_.empty() && !parser_.paused()) {
+    // Common case: parse straight from the read buffer, keep only the rest.
+    feeding_ = true;
+    auto r = parser_.feed(fresh);
+    feeding_ = false;
+    if (!r) {
+      fail_request(r.error());
+      return;
+    }
+    if (phase_ == Phase::Closing) return;
+    if (*r < fresh.size())
+      pending_input_.append(reinterpret_cast<const char*>(fresh.data()) + *r, fresh.size() - *r);
+  } else {
+    pending_input_.append(reinterpret_cast<const char*>(fresh.data()), fresh.size());
+    feed_buffered();
+    if (phase_ == Phase::Closing) return;
+  }
+  if (resume_after_feed_) {
+    resume_after_feed_ = false;
+    uv_timer_start(&timer_, &HttpConnection::on_timer_cb, 0, 0);  // continue on the next tick
+  }
+  if (pending_input_.size() - pending_pos_ > kMaxPendingInput && reading_) {
+    reading_ = false;
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+  }
+}
+
+void HttpConnection::feed_buffered() {
+  while (pending_pos_ < pending_input_.size() && !parser_.paused() && phase_ != Phase::Closing) {
+    std::span<const std::byte> in{reinterpret_cast<const std::byte*>(pending_input_.data()) + pending_pos_,
+                                  pending_input_.size() - pending_pos_};
+    feeding_ = true;
+    auto r = parser_.feed(in);
+    feeding_ = false;
+    if (!r) {
+      fail_request(r.error());
+      return;
+    }
+    pending_pos_ += *r;
+    if (*r == 0) break;
+  }
+  if (pending_pos_ == pending_input_.size()) {
+    pending_input_.clear();
+    pending_pos_ = 0;
+  } else if (pending_pos_ > 64 * 1024) {
+    pending_input_.erase(0, pending_pos_);
+    pending_pos_ = 0;
+  }
+  if (phase_ != Phase::Closing && !reading_ && !read_paused_ && !peer_eof_ &&
+      pending_input_.size() - pending_pos_ <= kMaxPendingInput)
+    start_reading();
+}
+
+// --- HttpRequestSink ---------------------------------------------------------
+
+void HttpConnection::on_request_head(RequestHead head) {
+  phase_ = Phase::InExchange;
+  uv_timer_stop(&timer_);
+  first_request_ = false;
+  exchange_ = std::make_unique<Exchange>(*this, std::move(head));
+  exchange_->start();
+}
+
+void HttpConnection::on_request_body(std::span<const std::byte> bytes) {
+  if (exchange_) exchange_->on_request_body(bytes);
+}
+
+void HttpConnection::on_request_complete() {
+  request_done_ = true;
+  if (exchange_) exchange_->on_request_complete();
+  if (response_done_) resume_after_feed_ = true;  // the parser is inside feed(): continue after it
+}
+
+// --- exchange completion -----------------------------------------------------
+
+void HttpConnection::on_exchange_finished(bool keep_alive) {
+  response_done_ = true;
+  if (!keep_alive || shutting_down_) {
+    close_when_flushed();
+    return;
+  }
+  if (request_done_) {
+    // Go on with the next request on the next tick, never from inside the
+    // callback chain that finished this one (STYLE C2).
+    if (feeding_) {
+      resume_after_feed_ = true;
+    } else {
+      uv_timer_start(&timer_, &HttpConnection::on_timer_cb, 0, 0);
+    }
+  }
+}
+
+void HttpConnection::advance() {
+  thread_.reaper().defer(std::move(exchange_));
+  response_done_ = false;
+  request_done_ = false;
+  phase_ = Phase::WaitingHead;
+  parser_.resume();
+  if (peer_eof_ && pending_pos_ == pending_input_.size()) {
+    close_when_flushed();
+    return;
+  }
+  arm_head_timer(pending_pos_ < pending_input_.size());
+  feed_buffered();
+  if (phase_ != Phase::Closing && resume_after_feed_) {
+    resume_after_feed_ = false;
+    uv_timer_start(&timer_, &HttpConnection::on_timer_cb, 0, 0);
+  }
+}
+
+void HttpConnection::begin_shutdown() {
+  shutting_down_ = true;
+  if (phase_ == Phase::WaitingHead && pending_pos_ == pending_input_.size()) close_when_flushed();
+}
+
+// --- timers ------------------------------------------------------------------
+
+void HttpConnection::arm_head_timer(bool first_byte_seen) {
+  const auto& s = thread_.config().server;
+  if (first_byte_seen) {
+    if (phase_ == Phase::ReadingHead) return;  // the head's deadline runs from its first byte
+    phase_ = Phase::ReadingHead;
+    deadline_ = now(thread_.loop()) + s.header_timeout;
+    uv_timer_start(&timer_, &HttpConnection::on_timer_cb, uint64_t(s.header_timeout.count()), 0);
+    return;
+  }
+  phase_ = Phase::WaitingHead;
+  // A new connection must send its first request within header_timeout; a
+  // kept-alive one may stay silent for idle_timeout.
+  const auto wait = first_request_ ? s.header_timeout : s.idle_timeout;
+  deadline_ = now(thread_.loop()) + wait;
+  uv_timer_start(&timer_, &HttpConnection::on_timer_cb, uint64_t(wait.count()), 0);
+}
+
+void HttpConnection::on_timer_cb(uv_timer_t* t) { static_cast<HttpConnection*>(t->data)->on_timer(); }
+
+void HttpConnection::on_timer() {
+  switch (phase_) {
+    case Phase::InExchange:
+      // The zero-delay continuation after a finished exchange.
+      if (response_done_ && request_done_) advance();
+      return;
+    case Phase::WaitingHead:
+      if (pending_pos_ < pending_input_.size() && !parser_.paused()) {
+        feed_buffered();  // continuation
+        return;
+      }
+      close();  // idle keep-alive connection, or a new one that never spoke
+      return;
+    case Phase::ReadingHead:
+      if (now(thread_.loop()) < deadline_) {
+        feed_buffered();  // continuation
+        return;
+      }
+      fail_request(Error::HeadTimeout);
+      return;
+    case Phase::Closing:
+      close();  // lingering over
+      return;
+  }
+}
+
+// --- errors and writing ------------------------------------------------------
+
+void HttpConnection::fail_request(Error e) {
+  if (phase_ == Phase::Closing) return;
+  const int status = status_for(e);
+  if (exchange_) {
+    // The request was being answered: the stream cannot be trusted any more.
+    exchange_->on_client_gone();
+    thread_.reaper().defer(std::move(exchange_));
+  }
+  if (status != 0 && !response_done_) {
+    thread_.log().info("client_error", "client={} status={} reason={}", client_text_, status, to_string(e));
+    if (AccessLog* a = thread_.access_log())
+      a->write({.client = client_text_, .method = "-", .target = "-", .status = status, .worker = "-",
+                .error = to_string(e)});
+    send(build_error_response(status, to_string(e), false, false, std::nullopt));
+  }
+  close_when_flushed();
+}
+
+void HttpConnection::send(std::string bytes) {
+  if (phase_ == Phase::Closing || bytes.empty()) return;
+  queued_bytes_ += bytes.size();
+  if (out_.empty()) out_ = std::move(bytes);
+  else out_.append(bytes);
+  if (!writing_) start_write();
+}
+
+void HttpConnection::start_write() {
+  if (out_.empty()) return;
+  auto* w = new WriteReq;
+  w->bytes = std::move(out_);
+  out_.clear();
+  w->req.data = w;
+  uv_buf_t buf = uv_buf_init(w->bytes.data(), unsigned(w->bytes.size()));
+  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, &HttpConnection::on_write_cb);
+  if (rc != 0) {
+    delete w;  // libuv will not call back
+    queued_bytes_ = 0;
+    close();
+    return;
+  }
+  writing_ = true;
+}
+
+void HttpConnection::on_write_cb(uv_write_t* req, int status) {
+  std::unique_ptr<WriteReq> w{static_cast<WriteReq*>(req->data)};  // freed on every path
+  auto* self = static_cast<HttpConnection*>(req->handle->data);
+  self->on_written(w.get(), status);
+}
+
+void HttpConnection::on_written(WriteReq* w, int status) {
+  writing_ = false;
+  queued_bytes_ -= std::min(queued_bytes_, w->bytes.size());
+  if (status == UV_ECANCELED) return;
+  if (status < 0) {
+    if (exchange_) {
+      exchange_->on_client_gone();
+      thread_.reaper().defer(std::move(exchange_));
+    }
+    close();
+    return;
+  }
+  if (!out_.empty()) {
+    start_write();
+  } else {
+    after_flush();
+  }
+  if (exchange_) exchange_->on_client_drained();
+}
+
+void HttpConnection::close_when_flushed() {
+  close_after_flush_ = true;
+  if (!writing_ && out_.empty()) after_flush();
+}
+
+void HttpConnection::after_flush() {
+  if (!close_after_flush_ || phase_ == Phase::Closing) return;
+  if (exchange_) {
+    exchange_->on_client_gone();
+    thread_.reaper().defer(std::move(exchange_));
+  }
+  phase_ = Phase::Closing;
+  // Half-close, then drain what the client still sends until it closes or
+  // the linger time passes.
+  shutdown_req_.data = this;
+  if (uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&tcp_), &HttpConnection::on_shutdown_cb) != 0) {
+    close();
+    return;
+  }
+  if (!peer_eof_) {
+    reading_ = false;
+    start_reading_for_linger();
+  }
+  uv_timer_start(&timer_, &HttpConnection::on_timer_cb, kLingerMs, 0);
+}
+
+void HttpConnection::start_reading_for_linger() {
+  reading_ = true;
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &HttpConnection::on_alloc_cb, &HttpConnection::on_read_cb);
+}
+
+void HttpConnection::on_shutdown_cb(uv_shutdown_t* req, int status) {
+  auto* self = static_cast<HttpConnection*>(req->data);
+  if (status == UV_ECANCELED) return;
+  if (self->peer_eof_) self->close();
+}
+
+void HttpConnection::abort() {
+  if (exchange_) {
+    exchange_->on_client_gone();
+    thread_.reaper().defer(std::move(exchange_));
+  }
+  close();
+}
+
+void HttpConnection::close() {
+  if (closed_) return;
+  closed_ = true;
+  phase_ = Phase::Closing;
+  if (exchange_) {
+    exchange_->on_client_gone();
+    thread_.reaper().defer(std::move(exchange_));
+  }
+  uv_timer_stop(&timer_);
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &HttpConnection::on_close_cb);
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &HttpConnection::on_close_cb);
+}
+
+void HttpConnection::on_close_cb(uv_handle_t* h) {
+  auto* self = static_cast<HttpConnection*>(h->data);
+  if (--self->open_handles_ == 0) self->thread_.on_connection_closed(self);  // this was freed
+}
+
+}  // namespace fcgimux

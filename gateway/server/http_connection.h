@@ -1,0 +1,124 @@
+// One client connection: reads bytes, runs them through the HTTP parser, and
+// owns the Exchange of the request being answered. Requests are answered one
+// at a time, in order: the parser pauses after each complete request, and
+// pipelined bytes wait in the input buffer until the response is queued.
+//
+// Lifetime: owned by its LoopThread. close() closes both handles; the last
+// close callback hands the object back to the LoopThread, which frees it
+// (STYLE C1). Nothing is freed while a libuv callback may still reach it.
+#pragma once
+
+#include <uv.h>
+
+#include <array>
+#include <list>
+#include <memory>
+#include <string>
+
+#include "gateway/base/clock.h"
+#include "gateway/cgi/cgi_params.h"
+#include "gateway/http/http_parser.h"
+
+namespace fcgimux {
+
+class Exchange;
+class LoopThread;
+
+class HttpConnection : public HttpRequestSink {
+ public:
+  explicit HttpConnection(LoopThread& thread);
+  ~HttpConnection() override;
+
+  // Accepts a pending connection from |server| and starts reading. Returns
+  // false (and closes) when accepting fails.
+  bool accept(uv_stream_t* server);
+
+  // Queues |bytes| for the client. Writes happen in order.
+  void send(std::string bytes);
+  // Bytes queued or being written, not yet taken by the kernel.
+  size_t queued_bytes() const { return queued_bytes_; }
+  // The current exchange finished its response (all of it queued). The
+  // connection goes on to the next request when |keep_alive|, else closes
+  // once the queued bytes are written.
+  void on_exchange_finished(bool keep_alive);
+  // The response cannot be completed (the worker broke mid-body): close now,
+  // so the client sees a truncated response rather than a wrong one.
+  void abort();
+  // Request-body backpressure: the exchange asks to stop/resume reading.
+  void pause_reading();
+  void resume_reading();
+  // The server is stopping: close when idle, else after the current response.
+  void begin_shutdown();
+
+  const ConnInfo& info() const { return info_; }
+  const std::string& client_text() const { return client_text_; }
+  LoopThread& thread() { return thread_; }
+
+  std::list<std::unique_ptr<HttpConnection>>::iterator self_;  // in LoopThread::connections_
+
+ private:
+  enum class Phase { WaitingHead, ReadingHead, InExchange, Closing };
+  struct WriteReq;
+
+  // HttpRequestSink
+  void on_request_head(RequestHead head) override;
+  void on_request_body(std::span<const std::byte> bytes) override;
+  void on_request_complete() override;
+
+  void on_read(ssize_t nread, const uv_buf_t* buf);
+  void on_written(WriteReq* w, int status);
+  void on_timer();
+  void process_input(std::span<const std::byte> fresh);
+  void feed_buffered();
+  void fail_request(Error e);
+  void start_write();
+  void close();
+  void close_when_flushed();
+  void after_flush();
+  void arm_head_timer(bool first_byte_seen);
+  void start_reading();
+  void start_reading_for_linger();
+  void advance();
+
+  static void on_alloc_cb(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+  static void on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
+  static void on_write_cb(uv_write_t* req, int status);
+  static void on_shutdown_cb(uv_shutdown_t* req, int status);
+  static void on_timer_cb(uv_timer_t* t);
+  static void on_close_cb(uv_handle_t* h);
+
+  LoopThread& thread_;
+  uv_tcp_t tcp_{};
+  uv_timer_t timer_{};
+  uv_shutdown_t shutdown_req_{};
+  int open_handles_ = 0;
+  ConnInfo info_;
+  std::string client_text_;
+
+  HttpParser parser_;
+  std::unique_ptr<Exchange> exchange_;
+  std::array<char, 64 * 1024> read_buf_;
+  std::string pending_input_;   // unparsed bytes (pipelined requests, partial heads)
+  size_t pending_pos_ = 0;
+
+  std::string out_;             // bytes queued while a write is in flight
+  bool writing_ = false;
+  size_t queued_bytes_ = 0;
+
+  Phase phase_ = Phase::WaitingHead;
+  bool first_request_ = true;
+  bool reading_ = false;
+  bool read_paused_ = false;
+  bool feeding_ = false;        // inside parser_.feed(): continuations wait for it to return
+  bool resume_after_feed_ = false;
+  bool close_after_flush_ = false;
+  bool shutting_down_ = false;
+  bool peer_eof_ = false;
+  bool counted_ = false;        // holds one of max_connections
+  bool closed_ = false;
+  bool request_done_ = false;   // the parser finished the current request
+  bool response_done_ = false;  // the current exchange queued all of its response
+  TimePoint deadline_{};
+};
+
+}  // namespace fcgimux

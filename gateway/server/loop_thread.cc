@@ -1,0 +1,129 @@
+#include "gateway/server/loop_thread.h"
+
+#include <unistd.h>
+
+#include "gateway/server/http_connection.h"
+#include "gateway/server/pool.h"
+
+namespace fcgimux {
+
+LoopThread::LoopThread(SharedState& shared, unsigned index, std::vector<int> listen_fds)
+    : shared_(shared), index_(index), listen_fds_(std::move(listen_fds)) {
+  uv_loop_init(&loop_);
+  uv_async_init(&loop_, &stop_async_, &LoopThread::on_async_cb);
+  stop_async_.data = this;
+  uv_timer_init(&loop_, &grace_timer_);
+  grace_timer_.data = this;
+  reaper_ = std::make_unique<Reaper>(&loop_);
+  router_ = std::make_unique<Router>(shared_.config.routes);
+  for (const PoolConfig& p : shared_.config.pools) pools_[p.name] = std::make_unique<Pool>(p, *this);
+  for (int fd : listen_fds_) {
+    Listener& l = listeners_.emplace_back();
+    l.owner = this;
+    uv_tcp_init(&loop_, &l.tcp);
+    l.tcp.data = &l;
+    uv_tcp_open(&l.tcp, fd);
+  }
+}
+
+LoopThread::~LoopThread() {
+  // The loop has finished: every handle is closed. Destroy what used it, then the loop.
+  connections_.clear();
+  pools_.clear();
+  reaper_->drain();
+  reaper_.reset();
+  uv_loop_close(&loop_);
+}
+
+Pool* LoopThread::pool(const std::string& name) {
+  auto it = pools_.find(name);
+  return it == pools_.end() ? nullptr : it->second.get();
+}
+
+void LoopThread::start() {
+  for (Listener& l : listeners_) {
+    int rc = uv_listen(reinterpret_cast<uv_stream_t*>(&l.tcp), 511, &LoopThread::on_connection_cb);
+    if (rc != 0) log().error("listen_failed", "thread={} error={}", index_, uv_strerror(rc));
+  }
+  thread_ = std::thread([this] { run(); });
+}
+
+void LoopThread::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void LoopThread::run() {
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  // Anything still open (it should not be) is closed so the loop can end.
+  uv_walk(&loop_, &LoopThread::on_walk_close_cb, nullptr);
+  uv_run(&loop_, UV_RUN_DEFAULT);
+}
+
+void LoopThread::on_walk_close_cb(uv_handle_t* h, void*) {
+  if (!uv_is_closing(h)) uv_close(h, nullptr);
+}
+
+void LoopThread::request_stop() { uv_async_send(&stop_async_); }
+
+void LoopThread::on_async_cb(uv_async_t* h) { static_cast<LoopThread*>(h->data)->begin_stop(); }
+
+void LoopThread::begin_stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  for (Listener& l : listeners_) uv_close(reinterpret_cast<uv_handle_t*>(&l.tcp), nullptr);
+  // Collect first: begin_shutdown() may close a connection, which removes it.
+  std::vector<HttpConnection*> conns;
+  for (auto& c : connections_) conns.push_back(c.get());
+  for (HttpConnection* c : conns) c->begin_shutdown();
+  uv_timer_start(&grace_timer_, &LoopThread::on_grace_cb, uint64_t(config().server.shutdown_timeout.count()), 0);
+  maybe_finish_stop();
+}
+
+void LoopThread::on_grace_cb(uv_timer_t* t) { static_cast<LoopThread*>(t->data)->on_grace_expired(); }
+
+void LoopThread::on_grace_expired() {
+  log().warn("shutdown_grace_expired", "thread={} connections={}", index_, connections_.size());
+  std::vector<HttpConnection*> conns;
+  for (auto& c : connections_) conns.push_back(c.get());
+  for (HttpConnection* c : conns) c->abort();
+}
+
+void LoopThread::maybe_finish_stop() {
+  if (!stopping_ || !connections_.empty() || pools_closed_) return;
+  pools_closed_ = true;
+  for (auto& [name, p] : pools_) p->close();
+  reaper_->close();
+  uv_timer_stop(&grace_timer_);
+  uv_close(reinterpret_cast<uv_handle_t*>(&grace_timer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&stop_async_), nullptr);
+}
+
+void LoopThread::on_connection_cb(uv_stream_t* server, int status) {
+  auto* l = static_cast<Listener*>(server->data);
+  if (status < 0) {
+    l->owner->log().warn("accept_failed", "thread={} error={}", l->owner->index_, uv_strerror(status));
+    return;
+  }
+  l->owner->on_connection(server);
+}
+
+void LoopThread::on_connection(uv_stream_t* server) {
+  if (stopping_) return;
+  auto conn = std::make_unique<HttpConnection>(*this);
+  HttpConnection* c = conn.get();
+  connections_.push_front(std::move(conn));
+  c->self_ = connections_.begin();
+  const size_t n = shared_.connections.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (!c->accept(server)) return;  // it closed itself; its slot is released when freed
+  if (n > config().server.max_connections) {
+    log().warn("max_connections", "limit={} client={}", config().server.max_connections, c->client_text());
+    c->abort();
+  }
+}
+
+void LoopThread::on_connection_closed(HttpConnection* c) {
+  connections_.erase(c->self_);  // frees |c|
+  maybe_finish_stop();
+}
+
+}  // namespace fcgimux

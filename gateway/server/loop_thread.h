@@ -1,0 +1,97 @@
+// One libuv loop on its own thread: its listeners (SO_REUSEPORT sockets made
+// by the Server), its client connections, and its own pools of upstream
+// connections. Nothing here is shared with other threads but the config, the
+// loggers and the connection counter.
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <list>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gateway/base/log.h"
+#include "gateway/base/reaper.h"
+#include "gateway/config/config.h"
+#include "gateway/routing/router.h"
+#include "gateway/server/access_log.h"
+
+namespace fcgimux {
+
+class HttpConnection;
+class Pool;
+
+// What all loop threads share. Outlives them.
+struct SharedState {
+  const Config& config;
+  Logger& log;
+  AccessLog* access_log;          // nullptr: access_log = ""
+  std::atomic<size_t> connections{0};
+  std::string server_software;    // "fcgimux/0.1.0"
+};
+
+class LoopThread {
+ public:
+  // |listen_fds| are bound, listening sockets; the thread takes them over.
+  LoopThread(SharedState& shared, unsigned index, std::vector<int> listen_fds);
+  ~LoopThread();
+  LoopThread(const LoopThread&) = delete;
+  LoopThread& operator=(const LoopThread&) = delete;
+
+  void start();              // spawns the thread
+  void join();
+  // Thread-safe: stop accepting, finish in-flight requests, then exit the loop.
+  void request_stop();
+
+  uv_loop_t* loop() { return &loop_; }
+  const Config& config() const { return shared_.config; }
+  Logger& log() { return shared_.log; }
+  AccessLog* access_log() { return shared_.access_log; }
+  const std::string& server_software() const { return shared_.server_software; }
+  Reaper& reaper() { return *reaper_; }
+  const Router& router() const { return *router_; }
+  Pool* pool(const std::string& name);
+  bool stopping() const { return stopping_; }
+  unsigned index() const { return index_; }
+
+  // A connection freed its slot of max_connections.
+  void shared_connections_release() { shared_.connections.fetch_sub(1, std::memory_order_relaxed); }
+  // Called by a connection from its last close callback: frees it.
+  void on_connection_closed(HttpConnection* c);
+
+ private:
+  struct Listener {
+    uv_tcp_t tcp;
+    LoopThread* owner;
+  };
+  void run();
+  void begin_stop();
+  void on_connection(uv_stream_t* server);
+  void on_grace_expired();
+  void maybe_finish_stop();
+  static void on_connection_cb(uv_stream_t* server, int status);
+  static void on_async_cb(uv_async_t* h);
+  static void on_grace_cb(uv_timer_t* t);
+  static void on_walk_close_cb(uv_handle_t* h, void* arg);
+
+  SharedState& shared_;
+  unsigned index_;
+  uv_loop_t loop_;
+  uv_async_t stop_async_;
+  uv_timer_t grace_timer_;
+  std::vector<int> listen_fds_;
+  std::list<Listener> listeners_;  // list: addresses stay stable for handle->data
+  std::unique_ptr<Reaper> reaper_;
+  std::unique_ptr<Router> router_;
+  std::map<std::string, std::unique_ptr<Pool>> pools_;
+  std::list<std::unique_ptr<HttpConnection>> connections_;
+  std::thread thread_;
+  bool stopping_ = false;
+  bool pools_closed_ = false;
+};
+
+}  // namespace fcgimux

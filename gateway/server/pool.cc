@@ -1,0 +1,126 @@
+#include "gateway/server/pool.h"
+
+#include <algorithm>
+
+#include "gateway/server/exchange.h"
+#include "gateway/server/loop_thread.h"
+#include "gateway/server/worker.h"
+
+namespace fcgimux {
+
+Pool::Pool(const PoolConfig& cfg, LoopThread& thread)
+    : cfg_(cfg), thread_(thread), balancer_(cfg.balance, cfg.workers.size()) {
+  for (const WorkerConfig& w : cfg_.workers)
+    workers_.push_back(std::make_unique<Worker>(*this, w, thread));
+  uv_timer_init(thread.loop(), &queue_timer_);
+  queue_timer_.data = this;
+}
+
+Pool::~Pool() = default;
+
+Worker* Pool::pick(const std::set<const Worker*>& tried, bool& any_admitted) {
+  const TimePoint t = now(thread_.loop());
+  std::vector<WorkerLoad> loads(workers_.size());
+  bool untried_left = false;
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    const Worker& w = *workers_[i];
+    const bool admitted = w.admits_new_work(t);
+    any_admitted = any_admitted || admitted;
+    if (admitted && !tried.count(&w)) untried_left = true;
+  }
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    const Worker& w = *workers_[i];
+    // A retry goes to a worker not tried yet while one remains.
+    const bool fresh = !untried_left || !tried.count(&w);
+    loads[i] = {.eligible = w.admits_new_work(t) && w.has_capacity() && fresh,
+                .in_flight = w.in_flight(),
+                .weight = w.weight()};
+  }
+  auto i = balancer_.pick(loads);
+  return i ? workers_[*i].get() : nullptr;
+}
+
+Pool::DispatchResult Pool::dispatch(Exchange* ex, const std::set<const Worker*>& tried) {
+  if (closed_) return {DispatchResult::NoWorker, 1};
+  // Queued requests go first: a newcomer never overtakes them.
+  if (queue_.empty()) {
+    for (size_t guard = 0; guard < workers_.size(); ++guard) {
+      bool any_admitted = false;
+      Worker* w = pick(tried, any_admitted);
+      if (w == nullptr) {
+        if (!any_admitted) break;  // all disabled: 503 at once, below
+        goto enqueue;              // all at their cap: wait for capacity
+      }
+      if (w->assign(ex)) return {DispatchResult::Assigned};
+      // Connect failed at once; the worker is now disabled; try another.
+    }
+    {
+      // Every worker is disabled. Tell the client when the first is back.
+      const TimePoint t = now(thread_.loop());
+      TimePoint first = TimePoint::max();
+      for (auto& w : workers_) first = std::min(first, w->disabled_until());
+      auto wait = std::chrono::duration_cast<std::chrono::seconds>(first - t + std::chrono::milliseconds(999));
+      return {DispatchResult::NoWorker, unsigned(std::max<int64_t>(1, wait.count()))};
+    }
+  }
+enqueue:
+  queue_.push_back({ex, now(thread_.loop()) + cfg_.queue_timeout, tried});
+  arm_queue_timer();
+  return {DispatchResult::Queued};
+}
+
+void Pool::cancel(Exchange* ex) {
+  queue_.erase(std::remove_if(queue_.begin(), queue_.end(), [ex](const Waiting& w) { return w.ex == ex; }),
+               queue_.end());
+}
+
+void Pool::on_capacity() {
+  while (!queue_.empty() && !closed_) {
+    bool any_admitted = false;
+    Worker* w = pick(queue_.front().tried, any_admitted);
+    if (w == nullptr) return;
+    Waiting next = queue_.front();
+    queue_.pop_front();
+    if (!w->assign(next.ex)) {
+      queue_.push_front(next);  // that worker just failed to connect; try the next one
+    }
+  }
+}
+
+void Pool::arm_queue_timer() {
+  if (queue_.empty() || closed_) {
+    if (!closed_) uv_timer_stop(&queue_timer_);
+    return;
+  }
+  const TimePoint t = now(thread_.loop());
+  auto wait = queue_.front().deadline > t ? queue_.front().deadline - t : std::chrono::milliseconds(0);
+  uv_timer_start(&queue_timer_, &Pool::on_queue_timer_cb, uint64_t(wait.count()), 0);
+}
+
+void Pool::on_queue_timer_cb(uv_timer_t* t) { static_cast<Pool*>(t->data)->on_queue_timer(); }
+
+void Pool::on_queue_timer() {
+  const TimePoint t = now(thread_.loop());
+  // Collect first, then notify: each notification may cancel() and reshape the queue.
+  std::vector<Exchange*> expired;
+  while (!queue_.empty() && queue_.front().deadline <= t) {
+    expired.push_back(queue_.front().ex);
+    queue_.pop_front();
+  }
+  for (Exchange* ex : expired) ex->on_queue_timeout();
+  arm_queue_timer();
+}
+
+void Pool::close() {
+  if (closed_) return;
+  closed_ = true;
+  std::vector<Exchange*> waiting;
+  for (auto& w : queue_) waiting.push_back(w.ex);
+  queue_.clear();
+  for (Exchange* ex : waiting) ex->on_queue_timeout();
+  for (auto& w : workers_) w->close_all();
+  uv_timer_stop(&queue_timer_);
+  uv_close(reinterpret_cast<uv_handle_t*>(&queue_timer_), nullptr);  // member: freed with the pool
+}
+
+}  // namespace fcgimux

@@ -1,0 +1,296 @@
+#include "gateway/server/upstream_connection.h"
+
+#include <utility>
+
+#include "fcgi/request_writer.h"
+#include "gateway/server/exchange.h"
+#include "gateway/server/loop_thread.h"
+#include "gateway/server/pool.h"
+#include "gateway/server/worker.h"
+
+namespace fcgimux {
+
+namespace {
+// A connection the worker closes within this long after its response was
+// complete is taken as "closes after every response" (uWSGI), not as an idle
+// timeout.
+constexpr auto kCloseAfterResponseWindow = std::chrono::milliseconds(1000);
+}  // namespace
+
+UpstreamConnection::UpstreamConnection(Worker& worker, uv_loop_t* loop)
+    : worker_(worker), loop_(loop), parser_(4096) {
+  uv_tcp_init(loop, &tcp_);
+  uv_timer_init(loop, &timer_);
+  tcp_.data = this;
+  timer_.data = this;
+  open_handles_ = 2;
+}
+
+UpstreamConnection::~UpstreamConnection() = default;
+
+bool UpstreamConnection::connect() {
+  uv_tcp_nodelay(&tcp_, 1);
+  const auto& addr = worker_.config().address.addr;
+  connect_req_.data = this;
+  int rc = uv_tcp_connect(&connect_req_, &tcp_, reinterpret_cast<const sockaddr*>(&addr),
+                          &UpstreamConnection::on_connect_cb);
+  if (rc != 0) {
+    worker_.thread().log().warn("worker_connect_failed", "worker={} error={}", worker_.name(),
+                                uv_strerror(rc));
+    close();
+    return false;
+  }
+  uv_timer_start(&timer_, &UpstreamConnection::on_timer_cb,
+                 uint64_t(worker_.pool_config().connect_timeout.count()), 0);
+  last_activity_ = now(loop_);
+  return true;
+}
+
+void UpstreamConnection::on_connect_cb(uv_connect_t* req, int status) {
+  auto* self = static_cast<UpstreamConnection*>(req->data);
+  if (status == UV_ECANCELED || self->state_ == State::Closing) return;
+  self->on_connect(status);
+}
+
+void UpstreamConnection::on_connect(int status) {
+  uv_timer_stop(&timer_);
+  if (status != 0) {
+    worker_.thread().log().warn("worker_connect_failed", "worker={} error={}", worker_.name(),
+                                uv_strerror(status));
+    fail(Error::WorkerVanished, FailureKind::ConnectRefused);
+    return;
+  }
+  state_ = exchange_ ? State::Active : State::Idle;
+  reading_ = true;
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &UpstreamConnection::on_alloc_cb,
+                &UpstreamConnection::on_read_cb);
+  if (exchange_) {
+    arm_response_timer();
+    exchange_->on_upstream_ready();
+  }
+}
+
+void UpstreamConnection::attach(Exchange* ex) {
+  exchange_ = ex;
+  // A fresh id per request: late records for a finished request carry the old
+  // id and are dropped instead of leaking into the next response.
+  request_id_ = uint16_t(request_id_ % 0xFFFF + 1);
+  got_response_bytes_ = false;
+  wrote_request_bytes_ = false;
+  keep_conn_ = worker_.keeps_connections();
+  if (state_ == State::Idle) {
+    state_ = State::Active;
+    arm_response_timer();
+    ex->on_upstream_ready();
+  }
+}
+
+void UpstreamConnection::detach_and_close() {
+  exchange_ = nullptr;
+  worker_.on_request_done(this, /*ok=*/true, /*reusable=*/false);
+}
+
+void UpstreamConnection::send(std::unique_ptr<WriteBatch> batch) {
+  if (state_ == State::Closing || batch->empty()) return;
+  WriteBatch* b = batch.get();
+  b->req.data = b;
+  auto& bufs = b->bufs();
+  const size_t n = b->size();
+  int rc = uv_write(&b->req, reinterpret_cast<uv_stream_t*>(&tcp_), bufs.data(),
+                    unsigned(bufs.size()), &UpstreamConnection::on_write_cb);
+  if (rc != 0) {
+    // libuv will not call back: the batch dies here. The socket is broken.
+    fail(Error::WorkerVanished, FailureKind::Vanished);
+    return;
+  }
+  batch.release();  // libuv holds it until on_write_cb
+  write_backlog_ += n;
+  wrote_request_bytes_ = true;
+}
+
+void UpstreamConnection::on_write_cb(uv_write_t* req, int status) {
+  std::unique_ptr<WriteBatch> batch{static_cast<WriteBatch*>(req->data)};  // freed on every path
+  auto* self = static_cast<UpstreamConnection*>(req->handle->data);
+  self->on_written(batch.get(), status);
+}
+
+void UpstreamConnection::on_written(WriteBatch* b, int status) {
+  write_backlog_ -= std::min(write_backlog_, b->size());
+  if (status == UV_ECANCELED || state_ == State::Closing) return;
+  if (status < 0) {
+    // A write error (EPIPE, ECONNRESET): the worker is gone. Reading will
+    // usually report it too; whichever comes first fails the attempt.
+    fail(Error::WorkerVanished, FailureKind::Vanished);
+    return;
+  }
+  if (exchange_) exchange_->on_upstream_drained();
+}
+
+void UpstreamConnection::on_alloc_cb(uv_handle_t* h, size_t, uv_buf_t* buf) {
+  auto* self = static_cast<UpstreamConnection*>(h->data);
+  *buf = uv_buf_init(self->read_buf_.data(), unsigned(self->read_buf_.size()));
+}
+
+void UpstreamConnection::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
+  auto* self = static_cast<UpstreamConnection*>(s->data);
+  if (self->state_ == State::Closing) return;
+  self->on_read(nread);
+}
+
+void UpstreamConnection::on_read(ssize_t nread) {
+  if (nread == 0) return;  // EAGAIN: nothing to do
+  if (nread < 0) {
+    if (state_ == State::Idle) {
+      // The worker closed a kept-alive connection between requests.
+      const bool soon = now(loop_) - idle_since_ <= kCloseAfterResponseWindow;
+      worker_.on_idle_closed(this, soon);
+      close();
+      return;
+    }
+    fail(Error::WorkerVanished, FailureKind::Vanished);
+    return;
+  }
+  last_activity_ = now(loop_);
+  if (exchange_ && !read_paused_) arm_response_timer();
+  auto r = parser_.feed({reinterpret_cast<const std::byte*>(read_buf_.data()), size_t(nread)}, *this);
+  if (state_ == State::Closing) return;
+  if (!r) {
+    worker_.thread().log().warn("worker_protocol_error", "worker={} error={}", worker_.name(),
+                                fcgi::to_string(r.error()));
+    fail(Error::WorkerProtocol, FailureKind::Protocol);
+  }
+}
+
+void UpstreamConnection::on_stdout(uint16_t id, std::span<const std::byte> bytes) {
+  if (state_ == State::Closing || exchange_ == nullptr || id != request_id_) return;  // finished id: dropped
+  if (bytes.empty()) return;  // the end of STDOUT: END_REQUEST follows
+  got_response_bytes_ = true;
+  exchange_->on_stdout(bytes);
+}
+
+void UpstreamConnection::on_stderr(uint16_t id, std::span<const std::byte> bytes) {
+  if (state_ == State::Closing || exchange_ == nullptr || id != request_id_) return;
+  got_response_bytes_ = true;
+  exchange_->on_stderr(bytes);
+}
+
+void UpstreamConnection::on_end_request(uint16_t id, uint32_t app_status, fcgi::ProtocolStatus status) {
+  if (state_ == State::Closing || exchange_ == nullptr || id != request_id_) return;
+  Exchange* ex = std::exchange(exchange_, nullptr);
+  uv_timer_stop(&timer_);
+  ++requests_served_;
+  const bool refused = status == fcgi::ProtocolStatus::Overloaded ||
+                       status == fcgi::ProtocolStatus::CantMpxConn;
+  if (refused && !got_response_bytes_) {
+    // The worker turned the request away before doing anything with it.
+    worker_.on_failure(FailureKind::Overloaded);
+    worker_.on_request_done(this, /*ok=*/false, /*reusable=*/false);
+    ex->on_upstream_failed({Error::NoWorker, FailureKind::Overloaded, /*reached_worker=*/false,
+                            requests_served_ > 1});
+    return;
+  }
+  const bool reusable = parser_.at_record_boundary() && write_backlog_ == 0 && keep_conn_ &&
+                        !read_paused_;
+  if (reusable) become_idle();
+  worker_.on_request_done(this, /*ok=*/true, reusable);
+  ex->on_end_request(app_status, status);
+}
+
+void UpstreamConnection::become_idle() {
+  state_ = State::Idle;
+  idle_since_ = now(loop_);
+  uv_timer_start(&timer_, &UpstreamConnection::on_timer_cb,
+                 uint64_t(worker_.pool_config().keepalive_timeout.count()), 0);
+}
+
+void UpstreamConnection::on_get_values_result(std::vector<std::pair<std::string, std::string>>) {
+  // Capability discovery is not asked for yet; an unsolicited answer is harmless.
+}
+
+void UpstreamConnection::on_unknown_type(uint8_t type) {
+  worker_.thread().log().debug("worker_unknown_type", "worker={} type={}", worker_.name(), type);
+}
+
+void UpstreamConnection::pause_reading() {
+  if (read_paused_ || state_ == State::Closing) return;
+  read_paused_ = true;
+  uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+  // The worker is not slow: our client is. The gap timer waits with the reads.
+  if (state_ == State::Active) uv_timer_stop(&timer_);
+}
+
+void UpstreamConnection::resume_reading() {
+  if (!read_paused_ || state_ == State::Closing) return;
+  read_paused_ = false;
+  if (state_ != State::Connecting) {
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &UpstreamConnection::on_alloc_cb,
+                  &UpstreamConnection::on_read_cb);
+    if (exchange_) arm_response_timer();
+  }
+}
+
+void UpstreamConnection::arm_response_timer() {
+  uv_timer_start(&timer_, &UpstreamConnection::on_timer_cb,
+                 uint64_t(worker_.pool_config().response_timeout.count()), 0);
+}
+
+void UpstreamConnection::on_timer_cb(uv_timer_t* t) {
+  auto* self = static_cast<UpstreamConnection*>(t->data);
+  if (self->state_ == State::Closing) return;
+  self->on_timer();
+}
+
+void UpstreamConnection::on_timer() {
+  switch (state_) {
+    case State::Connecting:
+      worker_.thread().log().warn("worker_connect_timeout", "worker={} after={}ms", worker_.name(),
+                                  worker_.pool_config().connect_timeout.count());
+      fail(Error::WorkerVanished, FailureKind::ConnectTimeout);
+      return;
+    case State::Idle:
+      worker_.on_idle_closed(this, false);
+      close();  // kept long enough
+      return;
+    case State::Active:
+      worker_.thread().log().warn("worker_response_timeout", "worker={} after={}ms request_id={}",
+                                  worker_.name(), worker_.pool_config().response_timeout.count(),
+                                  request_id_);
+      fail(Error::ResponseTimeout, FailureKind::ResponseTimeout);
+      return;
+    case State::Closing:
+      return;
+  }
+}
+
+void UpstreamConnection::fail(Error e, FailureKind kind) {
+  if (state_ == State::Closing) return;
+  const bool was_connecting = state_ == State::Connecting;
+  const bool reused = requests_served_ > 0;
+  Exchange* ex = std::exchange(exchange_, nullptr);
+  // A reused connection that died before answering anything is the stale
+  // keep-alive race, not a worker fault: the worker closed it just before our
+  // request arrived.
+  const bool stale_keepalive = reused && !got_response_bytes_ && kind == FailureKind::Vanished;
+  if (!stale_keepalive) worker_.on_failure(kind);
+  if (ex) {
+    worker_.on_request_done(this, /*ok=*/false, /*reusable=*/false);
+    ex->on_upstream_failed({e, kind, /*reached_worker=*/!was_connecting && wrote_request_bytes_, reused});
+  }
+  close();
+}
+
+void UpstreamConnection::close() {
+  if (state_ == State::Closing) return;
+  state_ = State::Closing;
+  exchange_ = nullptr;
+  uv_timer_stop(&timer_);
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &UpstreamConnection::on_close_cb);
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &UpstreamConnection::on_close_cb);
+}
+
+void UpstreamConnection::on_close_cb(uv_handle_t* h) {
+  auto* self = static_cast<UpstreamConnection*>(h->data);
+  if (--self->open_handles_ == 0) self->worker_.on_connection_closed(self);  // this was freed
+}
+
+}  // namespace fcgimux

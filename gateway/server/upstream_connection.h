@@ -1,0 +1,103 @@
+// A FastCGI client connection over TCP to one worker. Carries one request at
+// a time (a fresh request id for each, so records that arrive late for a
+// finished request are recognised and dropped); kept alive with
+// FCGI_KEEP_CONN between requests when the worker allows it.
+//
+// Lifetime: owned by its Worker. close() closes the socket and the timer; the
+// last close callback tells the Worker, which frees it.
+#pragma once
+
+#include <uv.h>
+
+#include <array>
+#include <list>
+#include <memory>
+
+#include "fcgi/stream_parser.h"
+#include "gateway/base/clock.h"
+#include "gateway/base/error.h"
+#include "gateway/base/write_batch.h"
+#include "gateway/upstream/health_tracker.h"
+
+namespace fcgimux {
+
+class Exchange;
+class Worker;
+
+class UpstreamConnection : private fcgi::StreamHandler {
+ public:
+  UpstreamConnection(Worker& worker, uv_loop_t* loop);
+  ~UpstreamConnection() override;
+
+  // Starts connecting. Returns false when libuv refused at once (the caller
+  // treats it like a refused connection).
+  bool connect();
+  // |ex| becomes the request this connection carries; a new request id is
+  // taken. If connected already, the exchange is told it may write.
+  void attach(Exchange* ex);
+  // The exchange went away mid-request: the connection cannot be reused.
+  void detach_and_close();
+  // Writes a batch (records for the current request).
+  void send(std::unique_ptr<WriteBatch> batch);
+  // Backpressure from a slow client.
+  void pause_reading();
+  void resume_reading();
+  void close();
+
+  uint16_t request_id() const { return request_id_; }
+  bool connected() const { return state_ != State::Connecting; }
+  bool idle() const { return state_ == State::Idle; }
+  unsigned requests_served() const { return requests_served_; }
+  size_t write_backlog() const { return write_backlog_; }
+  bool keep_conn() const { return keep_conn_; }
+
+  std::list<std::unique_ptr<UpstreamConnection>>::iterator self_;  // in Worker::conns_
+
+ private:
+  enum class State { Connecting, Idle, Active, Closing };
+
+  // fcgi::StreamHandler
+  void on_stdout(uint16_t id, std::span<const std::byte> bytes) override;
+  void on_stderr(uint16_t id, std::span<const std::byte> bytes) override;
+  void on_end_request(uint16_t id, uint32_t app_status, fcgi::ProtocolStatus status) override;
+  void on_get_values_result(std::vector<std::pair<std::string, std::string>> values) override;
+  void on_unknown_type(uint8_t type) override;
+
+  void on_connect(int status);
+  void on_read(ssize_t nread);
+  void on_written(WriteBatch* b, int status);
+  void on_timer();
+  void fail(Error e, FailureKind kind);
+  void arm_response_timer();
+  void become_idle();
+
+  static void on_connect_cb(uv_connect_t* req, int status);
+  static void on_alloc_cb(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+  static void on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
+  static void on_write_cb(uv_write_t* req, int status);
+  static void on_timer_cb(uv_timer_t* t);
+  static void on_close_cb(uv_handle_t* h);
+
+  Worker& worker_;
+  uv_loop_t* loop_;
+  uv_tcp_t tcp_{};
+  uv_timer_t timer_{};
+  uv_connect_t connect_req_{};
+  int open_handles_ = 0;
+  State state_ = State::Connecting;
+  fcgi::StreamParser parser_;
+  std::array<char, 64 * 1024> read_buf_;
+  Exchange* exchange_ = nullptr;  // not owned; cleared by both sides
+  uint16_t request_id_ = 0;
+  unsigned requests_served_ = 0;
+  bool got_response_bytes_ = false;
+  bool wrote_request_bytes_ = false;
+  bool reading_ = false;
+  bool read_paused_ = false;
+  bool keep_conn_ = true;         // FCGI_KEEP_CONN asked for the current request
+  size_t write_backlog_ = 0;
+  TimePoint last_activity_{};
+  TimePoint idle_since_{};
+};
+
+}  // namespace fcgimux
