@@ -189,8 +189,10 @@ void UpstreamConnection::on_end_request(uint16_t id, uint32_t app_status, fcgi::
                             requests_served_ > 1});
     return;
   }
-  const bool reusable = parser_.at_record_boundary() && write_backlog_ == 0 && keep_conn_ &&
-                        !read_paused_;
+  // The parser lives as long as the connection, so a record still arriving
+  // (padding, or a late record for this id) is consumed and dropped later;
+  // what matters is that our side has nothing of this request in flight.
+  const bool reusable = write_backlog_ == 0 && keep_conn_ && !read_paused_;
   if (reusable) become_idle();
   worker_.on_request_done(this, /*ok=*/true, reusable);
   ex->on_end_request(app_status, status);
