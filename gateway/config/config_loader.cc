@@ -485,13 +485,23 @@ void Loader::check_routes(const toml::table& root, const Config& cfg) {
     }
     const toml::node* n = t.get("prefix");
     if (n == nullptr || !n->is_string()) continue;
+    // The router ignores trailing '/' ("/app" and "/app/" are one mount), so
+    // duplicates are compared the same way.
+    auto stem = [](std::string_view p) {
+      while (!p.empty() && p.back() == '/') p.remove_suffix(1);
+      return p;
+    };
     for (size_t j = 0; j < i; ++j) {
       const toml::node* m = routes->get(j)->as_table()->get("prefix");
-      if (m && m->is_string() && cfg.routes[j].prefix == r.prefix) {
-        add(*n, fmt::format("route[{}].prefix: {} is already the prefix of route[{}] (line {})", i,
-                            quoted(r.prefix), j, m->source().begin.line));
-        break;
-      }
+      if (!m || !m->is_string() || stem(cfg.routes[j].prefix) != stem(r.prefix)) continue;
+      const std::string& other = cfg.routes[j].prefix;
+      add(*n, other == r.prefix
+                  ? fmt::format("route[{}].prefix: {} is already the prefix of route[{}] (line {})",
+                                i, quoted(r.prefix), j, m->source().begin.line)
+                  : fmt::format("route[{}].prefix: {} is the same mount as {} of route[{}] (line "
+                                "{}); a trailing '/' makes no difference",
+                                i, quoted(r.prefix), quoted(other), j, m->source().begin.line));
+      break;
     }
   }
 }

@@ -156,3 +156,19 @@ TEST_CASE("conf/fcgimux.toml mentions every key of config.h", "[config][conf]") 
     }
   }
 }
+
+TEST_CASE("docs/configuration.md documents every key", "[config][conf]") {
+  const std::string docs = read(FCGIMUX_SOURCE_DIR "/docs/configuration.md");
+  for (std::string_view section : {"server", "route", "pool", "worker"}) {
+    for (std::string_view k : known_keys(section)) {
+      CAPTURE(section, k);
+      // A row of the section's key table starts with "| `key` |"; worker keys
+      // are described inside the workers row.
+      const std::string row = "| `" + std::string(k) + "` |";
+      if (section == "worker")
+        CHECK(docs.find(std::string(k) + " = ") != std::string::npos);
+      else
+        CHECK(docs.find(row) != std::string::npos);
+    }
+  }
+}

@@ -379,6 +379,13 @@ TEST_CASE("routes are checked", "[config][problems]") {
           std::vector<std::string>{
               "t.toml:9:10: route[1].prefix: \"/\" is already the prefix of route[0] (line 2)"});
   }
+  SECTION("a trailing '/' does not make a prefix different") {
+    CHECK(problems_of(kMinimal + "\n[[route]]\nprefix = \"/app\"\npool = \"app\"\n" +
+                      "\n[[route]]\nprefix = \"/app/\"\npool = \"app\"\n") ==
+          std::vector<std::string>{"t.toml:13:10: route[2].prefix: \"/app/\" is the same mount as "
+                                   "\"/app\" of route[1] (line 9); a trailing '/' makes no "
+                                   "difference"});
+  }
   SECTION("missing required keys are reported at the table") {
     CHECK(problems_of("[[route]]\nscript_name = \"\"\n\n[pools.app]\n"
                       "workers = [\"127.0.0.1:9001\"]\n") ==
