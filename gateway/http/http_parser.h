@@ -2,6 +2,17 @@
 // rest of the gateway sees whole request heads and body pieces. The parser
 // pauses after each complete request so that pipelined requests are handled
 // one at a time and answered in order.
+//
+// Division of labour (see http_parser.cc for the reasons):
+//  - llhttp parses the request line and the header fields, with no lenient
+//    flags, and is paused at headers-complete so that the exact end of the
+//    head is known;
+//  - this class re-checks every head byte (bare CR or LF, obs-fold, NUL and
+//    other controls, header-name syntax) because the llhttp C sources Debian
+//    ships are compiled without LLHTTP_STRICT_MODE and let some through;
+//  - this class frames the body itself (Content-Length or a strict RFC 9112
+//    section 7.1 chunked decoder), because llhttp 8.1 accepts chunk data not
+//    followed by CRLF and rejects legal multi-parameter chunk extensions.
 #pragma once
 
 #include <llhttp.h>
@@ -60,15 +71,46 @@ class HttpParser {
   bool in_request() const { return in_request_; }
 
  private:
-  // llhttp callbacks (static trampolines → members).
+  // llhttp callbacks. They only copy the slices (C4: they die when
+  // llhttp_execute returns); every decision is taken after the pause.
   static int on_message_begin_cb(llhttp_t*);
   static int on_url_cb(llhttp_t*, const char*, size_t);
   static int on_header_field_cb(llhttp_t*, const char*, size_t);
   static int on_header_value_cb(llhttp_t*, const char*, size_t);
   static int on_headers_complete_cb(llhttp_t*);
-  static int on_body_cb(llhttp_t*, const char*, size_t);
-  static int on_message_complete_cb(llhttp_t*);
   static int on_header_value_complete_cb(llhttp_t*);
+
+  // Where the current message is.
+  enum class Phase {
+    Head,      // request line and header fields, through llhttp
+    Identity,  // a Content-Length body: body_remaining_ more bytes
+    Chunked,   // a chunked body: chunk_ says where in the framing
+  };
+  // Where the chunked decoder is (RFC 9112 section 7.1).
+  enum class Chunk {
+    Size,          // 1*HEXDIG
+    SizeWs,        // BWS after the size: only ';' may follow
+    Ext,           // chunk-ext, up to CR
+    SizeLf,        // the LF after the size line's CR
+    Data,          // chunk_remaining_ data bytes
+    DataCr,        // the CRLF after the data
+    DataLf,
+    TrailerStart,  // start of a trailer line, or the final CRLF
+    TrailerName,
+    TrailerValue,
+    TrailerLf,
+    EndLf,         // the LF of the final CRLF
+  };
+
+  Result<size_t> feed_head(const char* p, size_t n);
+  Result<size_t> feed_chunked(const char* p, size_t n);
+  bool scan_head(const char* p, size_t n);
+  Result<void> finish_head();
+  Result<void> parse_target();
+  Result<void> check_framing();
+  void complete_message();
+  void start_message();
+  Result<size_t> fail(Error e);
 
   HttpLimits limits_;
   HttpRequestSink& sink_;
@@ -77,12 +119,30 @@ class HttpParser {
   RequestHead head_;
   std::string field_;
   std::string value_;
-  bool in_value_ = false;
+  std::string url_;
   size_t head_bytes_ = 0;
   uint64_t body_bytes_ = 0;
   bool paused_ = false;
   bool in_request_ = false;
   Error pending_error_ = Error::BadRequest;
+
+  Phase phase_ = Phase::Head;
+  bool head_done_ = false;       // llhttp paused at headers-complete
+  bool failed_ = false;          // pending_error_ is final
+  // llhttp state captured at headers-complete (llhttp is reset right after).
+  uint8_t method_ = 0;
+  uint16_t flags_ = 0;
+  bool te_padded_ = false;       // a Transfer-Encoding value had trailing OWS
+  // Head byte scanner.
+  bool scan_after_cr_ = false;
+  bool scan_line_start_ = true;
+  // Body framing.
+  uint64_t body_remaining_ = 0;
+  Chunk chunk_ = Chunk::Size;
+  uint64_t chunk_size_ = 0;
+  bool chunk_has_digit_ = false;
+  uint64_t chunk_remaining_ = 0;
+  size_t framing_bytes_ = 0;     // chunk extensions + trailers, capped by max_header_size
 };
 
 }  // namespace fcgimux

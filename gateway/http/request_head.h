@@ -16,6 +16,10 @@ struct RequestHead {
   std::string target;         // the raw request-target, as sent
   std::string path;           // raw (still percent-encoded) path part of target, before '?'
   std::string query;          // raw query, without '?'; empty when none
+  // The authority of an absolute-form target ("http://host:8080/x" →
+  // "host:8080"); empty for origin-form. RFC 9112 section 3.2.2: when set, it
+  // replaces the Host header as the request's host.
+  std::string authority;
   unsigned version_major = 1;
   unsigned version_minor = 1;
   // Header fields in arrival order, names as sent, values with surrounding

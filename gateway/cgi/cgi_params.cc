@@ -1,0 +1,260 @@
+// CGI/1.1 meta-variables for one request (RFC 3875 section 4.1).
+//
+// Decisions:
+//  - The path is percent-decoded before dot segments are removed, so "%2F"
+//    becomes '/' and "%2e%2e" becomes ".." (and is then removed or refused).
+//    Applications see one consistent decoded path in PATH_INFO, which is the
+//    same path the router matched; the raw form stays in REQUEST_URI.
+//  - Empty segments ("//") are kept, as RFC 3986 section 5.2.4 keeps them.
+//  - PATH_INFO is the normalized path minus the route prefix (without its
+//    trailing '/'); SCRIPT_NAME is route.mount(). A request for the mount
+//    itself ("/app" under prefix "/app/") has PATH_INFO "".
+//  - With document_root set (PHP), the part of the path below the mount is
+//    split after its first segment ending in ".php" (case-sensitive, as
+//    PHP-FPM's usual location rules are): SCRIPT_NAME = mount + that part,
+//    SCRIPT_FILENAME = document_root + that part, PATH_INFO = the rest. A path
+//    with no such segment goes to the front controller: SCRIPT_NAME = mount
+//    + "/" + index, SCRIPT_FILENAME = document_root + "/" + index,
+//    PATH_INFO = the whole part below the mount. document_root is thus the
+//    directory the mount maps to.
+//  - HTTP_* names: only headers whose names are letters, digits and '-'
+//    become HTTP_*; a '_' (or any other character) would make two different
+//    headers map to one variable ("X-User" vs "X_User"), so they are dropped,
+//    as nginx and Apache do. Proxy is dropped (httpoxy, CVE-2016-5385).
+//    Upgrade is dropped because fcgimux ignores it: the application must not
+//    answer 101. Content-Type and Content-Length become CONTENT_TYPE and
+//    CONTENT_LENGTH only.
+//  - For an absolute-form target, its authority replaces Host (RFC 9112
+//    section 3.2.2) in SERVER_NAME and HTTP_HOST, and REQUEST_URI is the
+//    path and query without scheme and authority.
+#include "gateway/cgi/cgi_params.h"
+
+#include <algorithm>
+
+namespace fcgimux {
+
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool has_nul(std::string_view s) { return s.find('\0') != std::string_view::npos; }
+
+// "HTTP_" + name upper-cased with '-' → '_'; false when the name has a
+// character other than a letter, a digit or '-'.
+bool http_var_name(std::string_view name, std::string& out) {
+  out = "HTTP_";
+  for (char c : name) {
+    if (c >= 'a' && c <= 'z') {
+      out += char(c - 'a' + 'A');
+    } else if ((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
+      out += c;
+    } else if (c == '-') {
+      out += '_';
+    } else {
+      return false;
+    }
+  }
+  return !name.empty();
+}
+
+// SERVER_NAME from a Host value: the host without the port; an IPv6 literal
+// keeps its brackets ("[::1]:8080" → "[::1]").
+std::string_view host_without_port(std::string_view host) {
+  if (!host.empty() && host.front() == '[') {
+    const size_t close = host.find(']');
+    return close == std::string_view::npos ? host : host.substr(0, close + 1);
+  }
+  return host.substr(0, host.find(':'));
+}
+
+// The first segment of |rel| ending in ".php": returns the length of |rel|'s
+// prefix through that segment, or npos.
+size_t php_script_end(std::string_view rel) {
+  size_t start = 0;
+  while (start < rel.size()) {
+    size_t end = rel.find('/', start + 1);
+    if (end == std::string_view::npos) end = rel.size();
+    const std::string_view seg = rel.substr(start, end - start);  // "/name"
+    if (seg.size() > 4 && seg.substr(seg.size() - 4) == ".php") return end;
+    start = end;
+  }
+  return std::string_view::npos;
+}
+
+void set(CgiParams& p, std::string_view name, std::string_view value) {
+  p.emplace_back(std::string(name), std::string(value));
+}
+
+}  // namespace
+
+bool percent_decode(std::string_view raw, std::string& out) {
+  out.clear();
+  out.reserve(raw.size());
+  for (size_t i = 0; i < raw.size(); ++i) {
+    const char c = raw[i];
+    if (c != '%') {
+      if (c == '\0') return false;
+      out += c;
+      continue;
+    }
+    if (i + 2 >= raw.size()) return false;  // "%" or "%4" at the end
+    const int hi = hex_value(raw[i + 1]), lo = hex_value(raw[i + 2]);
+    if (hi < 0 || lo < 0) return false;
+    const char d = char(hi * 16 + lo);
+    if (d == '\0') return false;
+    out += d;
+    i += 2;
+  }
+  return true;
+}
+
+bool normalize_path(std::string_view path, std::string& out) {
+  out.clear();
+  if (path.empty() || path.front() != '/') return false;
+  std::vector<std::string_view> segs;
+  std::string_view rest = path.substr(1);
+  while (true) {
+    const size_t slash = rest.find('/');
+    const std::string_view seg = rest.substr(0, slash);
+    const bool last = slash == std::string_view::npos;
+    if (seg == ".") {
+      if (last) segs.emplace_back();  // "/a/." → "/a/"
+    } else if (seg == "..") {
+      if (segs.empty()) return false;  // would climb above "/"
+      segs.pop_back();
+      if (last) segs.emplace_back();  // "/a/b/.." → "/a/"
+    } else {
+      segs.push_back(seg);
+    }
+    if (last) break;
+    rest = rest.substr(slash + 1);
+  }
+  out = "/";
+  for (size_t i = 0; i < segs.size(); ++i) {
+    if (i > 0) out += '/';
+    out += segs[i];
+  }
+  return true;
+}
+
+Result<CgiParams> build_cgi_params(const CgiInput& in) {
+  const RequestHead& head = *in.head;
+  const RouteConfig& route = *in.route;
+  const ConnInfo& conn = *in.conn;
+
+  std::string decoded, path;
+  if (!percent_decode(head.path, decoded) || !normalize_path(decoded, path))
+    return Unexpected{Error::BadRequest};
+
+  // The part below the mount. The router matched |path| against the prefix
+  // on whole segments; check again rather than trust it blindly.
+  std::string_view stem = route.prefix;
+  while (!stem.empty() && stem.back() == '/') stem.remove_suffix(1);
+  if (path.compare(0, stem.size(), stem) != 0 ||
+      (path.size() > stem.size() && path[stem.size()] != '/'))
+    return Unexpected{Error::BadRequest};
+  const std::string_view rel = std::string_view(path).substr(stem.size());
+
+  const std::string mount = route.mount();
+  std::string script_name, path_info, script_filename;
+  if (route.document_root.empty()) {
+    script_name = mount;
+    path_info = rel;
+  } else {
+    std::string_view root = route.document_root;
+    while (root.size() > 1 && root.back() == '/') root.remove_suffix(1);
+    const size_t end = php_script_end(rel);
+    std::string script;
+    if (end != std::string_view::npos) {
+      script = rel.substr(0, end);
+      path_info = rel.substr(end);
+    } else {
+      std::string_view index = route.index;
+      while (!index.empty() && index.front() == '/') index.remove_prefix(1);
+      script = "/" + std::string(index);
+      path_info = rel;
+    }
+    script_name = mount + script;
+    script_filename = std::string(root == "/" ? "" : root) + script;
+  }
+
+  // Host: the absolute-form authority wins over the Host header.
+  const std::string* host_header = head.find("Host");
+  const std::string_view host = !head.authority.empty() ? std::string_view(head.authority)
+                                : host_header             ? std::string_view(*host_header)
+                                                          : std::string_view{};
+  std::string_view server_name = host_without_port(host);
+  if (server_name.empty()) server_name = in.default_server_name;
+
+  std::string request_uri = head.target;
+  if (!head.authority.empty()) {
+    request_uri = head.path;
+    if (head.target.find('?') != std::string::npos) request_uri += "?" + head.query;
+  }
+
+  CgiParams p;
+  p.reserve(24 + head.headers.size() + route.params.size());
+  set(p, "GATEWAY_INTERFACE", "CGI/1.1");
+  set(p, "SERVER_SOFTWARE", in.server_software);
+  set(p, "SERVER_NAME", server_name);
+  set(p, "SERVER_PORT", std::to_string(conn.server_port));
+  set(p, "SERVER_ADDR", conn.server_addr);
+  set(p, "SERVER_PROTOCOL", head.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1");
+  set(p, "REQUEST_METHOD", head.method);
+  set(p, "REQUEST_URI", request_uri);
+  set(p, "SCRIPT_NAME", script_name);
+  set(p, "PATH_INFO", path_info);
+  set(p, "QUERY_STRING", head.query);
+  if (!route.document_root.empty()) {
+    set(p, "DOCUMENT_ROOT", route.document_root);
+    set(p, "SCRIPT_FILENAME", script_filename);
+    set(p, "REDIRECT_STATUS", "200");  // PHP's cgi.force_redirect wants it
+  }
+  if (const std::string* ct = head.find("Content-Type")) set(p, "CONTENT_TYPE", *ct);
+  if (head.has_body() || head.find("Content-Length"))
+    set(p, "CONTENT_LENGTH", std::to_string(in.content_length));
+  set(p, "REMOTE_ADDR", conn.remote_addr);
+  set(p, "REMOTE_PORT", std::to_string(conn.remote_port));
+
+  // HTTP_*: one variable per header name, in order of first appearance;
+  // repeated fields joined (RFC 9110 section 5.3), Cookie with "; "
+  // (RFC 6265 section 5.4).
+  const size_t first_http = p.size();
+  std::string var;
+  for (const auto& [name, value] : head.headers) {
+    if (iequals(name, "Content-Type") || iequals(name, "Content-Length") ||
+        iequals(name, "Proxy") || iequals(name, "Upgrade"))
+      continue;
+    if (!http_var_name(name, var)) continue;
+    std::string_view v = value;
+    if (iequals(name, "Host") && !head.authority.empty()) v = head.authority;
+    auto it = std::find_if(p.begin() + first_http, p.end(),
+                           [&](const auto& kv) { return kv.first == var; });
+    if (it == p.end()) {
+      p.emplace_back(var, std::string(v));
+    } else if (!(iequals(name, "Host") && !head.authority.empty())) {
+      it->second += iequals(name, "Cookie") ? "; " : ", ";
+      it->second += v;
+    }
+  }
+
+  // Route params last; they replace variables of the same name.
+  for (const auto& [name, value] : route.params) {
+    p.erase(std::remove_if(p.begin(), p.end(), [&](const auto& kv) { return kv.first == name; }),
+            p.end());
+    p.emplace_back(name, value);
+  }
+
+  // Never a NUL: FastCGI would pass it on and C applications would truncate.
+  p.erase(std::remove_if(p.begin(), p.end(),
+                         [](const auto& kv) { return has_nul(kv.first) || has_nul(kv.second); }),
+          p.end());
+  return p;
+}
+
+}  // namespace fcgimux

@@ -1,0 +1,352 @@
+#include "gateway/cgi/cgi_params.h"
+
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gateway/http/http_parser.h"
+
+using namespace fcgimux;
+
+namespace {
+
+// Parses |wire| with the real HttpParser: the heads under test are the heads
+// the server will pass.
+RequestHead head_of(std::string_view wire) {
+  struct Sink : HttpRequestSink {
+    std::optional<RequestHead> head;
+    void on_request_head(RequestHead h) override { head = std::move(h); }
+    void on_request_body(std::span<const std::byte>) override {}
+    void on_request_complete() override {}
+  } sink;
+  HttpParser parser({}, sink);
+  Result<size_t> r = parser.feed(std::as_bytes(std::span<const char>(wire.data(), wire.size())));
+  REQUIRE(r);
+  REQUIRE(sink.head);
+  return *sink.head;
+}
+
+RouteConfig route_of(std::string prefix, std::string document_root = "",
+                     std::optional<std::string> script_name = std::nullopt) {
+  RouteConfig r;
+  r.prefix = std::move(prefix);
+  r.pool = "p";
+  r.document_root = std::move(document_root);
+  r.script_name = std::move(script_name);
+  return r;
+}
+
+const ConnInfo kConn{"192.0.2.7", 54321, "10.0.0.1", 8080};
+
+Result<CgiParams> build(const RequestHead& head, const RouteConfig& route, uint64_t content_length = 0) {
+  CgiInput in;
+  in.head = &head;
+  in.route = &route;
+  in.conn = &kConn;
+  in.server_software = "fcgimux/0.1.0";
+  in.default_server_name = "gw.local";
+  in.content_length = content_length;
+  return build_cgi_params(in);
+}
+
+std::map<std::string, std::string> as_map(const CgiParams& p) {
+  std::map<std::string, std::string> m;
+  for (const auto& [k, v] : p) {
+    CHECK(m.count(k) == 0);  // every name once
+    m[k] = v;
+  }
+  return m;
+}
+
+std::string get(const std::string& target, const std::string& extra = "") {
+  return "GET " + target + " HTTP/1.1\r\nHost: example.com\r\n" + extra + "\r\n";
+}
+
+}  // namespace
+
+TEST_CASE("the fixed variables", "[cgi]") {
+  const RequestHead head = head_of(get("/x?a=1"));
+  const RouteConfig route = route_of("/");
+  Result<CgiParams> r = build(head, route);
+  REQUIRE(r);
+  const auto m = as_map(*r);
+  CHECK(m.at("GATEWAY_INTERFACE") == "CGI/1.1");
+  CHECK(m.at("SERVER_SOFTWARE") == "fcgimux/0.1.0");
+  CHECK(m.at("SERVER_NAME") == "example.com");
+  CHECK(m.at("SERVER_PORT") == "8080");
+  CHECK(m.at("SERVER_ADDR") == "10.0.0.1");
+  CHECK(m.at("SERVER_PROTOCOL") == "HTTP/1.1");
+  CHECK(m.at("REQUEST_METHOD") == "GET");
+  CHECK(m.at("REQUEST_URI") == "/x?a=1");
+  CHECK(m.at("QUERY_STRING") == "a=1");
+  CHECK(m.at("REMOTE_ADDR") == "192.0.2.7");
+  CHECK(m.at("REMOTE_PORT") == "54321");
+  CHECK(m.at("HTTP_HOST") == "example.com");
+  CHECK(m.count("HTTPS") == 0);
+  CHECK(m.count("CONTENT_LENGTH") == 0);
+  CHECK(m.count("CONTENT_TYPE") == 0);
+  CHECK(m.count("DOCUMENT_ROOT") == 0);
+  CHECK(m.count("SCRIPT_FILENAME") == 0);
+  CHECK(m.count("REDIRECT_STATUS") == 0);
+}
+
+TEST_CASE("SCRIPT_NAME and PATH_INFO by mount", "[cgi]") {
+  auto [prefix, script_name, target, sn, pi, qs, uri] =
+      GENERATE(table<std::string, std::optional<std::string>, std::string, std::string, std::string, std::string, std::string>({
+          // Root mount: SCRIPT_NAME empty, PATH_INFO the whole path.
+          {"/", std::nullopt, "/", "", "/", "", "/"},
+          {"/", std::nullopt, "/a/b", "", "/a/b", "", "/a/b"},
+          // The Django case.
+          {"/app/", std::nullopt, "/app/hello%20world/?x=%41", "/app", "/hello world/", "x=%41", "/app/hello%20world/?x=%41"},
+          {"/app/", std::nullopt, "/app", "/app", "", "", "/app"},
+          {"/app/", std::nullopt, "/app/", "/app", "/", "", "/app/"},
+          {"/app", std::nullopt, "/app/x", "/app", "/x", "", "/app/x"},
+          {"/a/b/", std::nullopt, "/a/b/c/d?", "/a/b", "/c/d", "", "/a/b/c/d?"},
+          // An explicit script_name replaces the mount, not the matching.
+          {"/app/", std::string("/mounted"), "/app/x", "/mounted", "/x", "", "/app/x"},
+          {"/", std::string(""), "/x", "", "/x", "", "/x"},
+          // Encoded paths: decoded, then normalized; %2F is a '/'.
+          {"/", std::nullopt, "/a%2Fb", "", "/a/b", "", "/a%2Fb"},
+          {"/", std::nullopt, "/caf%C3%A9", "", "/caf\xC3\xA9", "", "/caf%C3%A9"},
+          {"/", std::nullopt, "/a+b", "", "/a+b", "", "/a+b"},
+          {"/", std::nullopt, "/a/./b/../c", "", "/a/c", "", "/a/./b/../c"},
+          {"/", std::nullopt, "/a/%2e%2e/c", "", "/c", "", "/a/%2e%2e/c"},
+          {"/", std::nullopt, "/a/b/..", "", "/a/", "", "/a/b/.."},
+          {"/", std::nullopt, "/a//b", "", "/a//b", "", "/a//b"},
+          {"/app/", std::nullopt, "/app/x/../y", "/app", "/y", "", "/app/x/../y"},
+          // Absolute-form: REQUEST_URI without scheme and authority.
+          {"/", std::nullopt, "http://example.com/p?q=1", "", "/p", "q=1", "/p?q=1"},
+          {"/", std::nullopt, "http://example.com", "", "/", "", "/"},
+      }));
+  CAPTURE(prefix, target);
+  const RequestHead head = head_of(get(target));
+  const RouteConfig route = route_of(prefix, "", script_name);
+  Result<CgiParams> r = build(head, route);
+  REQUIRE(r);
+  const auto m = as_map(*r);
+  CHECK(m.at("SCRIPT_NAME") == sn);
+  CHECK(m.at("PATH_INFO") == pi);
+  CHECK(m.at("QUERY_STRING") == qs);
+  CHECK(m.at("REQUEST_URI") == uri);
+}
+
+TEST_CASE("paths that cannot be mapped are 400", "[cgi]") {
+  auto [prefix, target] = GENERATE(table<std::string, std::string>({
+      {"/", "/a/../../etc"},
+      {"/", "/.."},
+      {"/", "/%2e%2e/etc/passwd"},
+      {"/", "/a/%2E%2E/%2e%2E/x"},
+      {"/", "/a%00b"},
+      {"/", "/a%"},
+      {"/", "/a%4"},
+      {"/", "/a%zz"},
+      {"/", "*"},
+      // The route must match the normalized path (the caller's contract,
+      // checked anyway).
+      {"/app/", "/apple"},
+      {"/app/", "/app/../etc"},
+  }));
+  CAPTURE(prefix, target);
+  const std::string wire = target == "*" ? "OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n" : get(target);
+  const RequestHead head = head_of(wire);
+  const RouteConfig route = route_of(prefix);
+  Result<CgiParams> r = build(head, route);
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == Error::BadRequest);
+}
+
+TEST_CASE("PHP routes split after the first .php segment", "[cgi][php]") {
+  auto [prefix, root, target, sn, pi, sf] =
+      GENERATE(table<std::string, std::string, std::string, std::string, std::string, std::string>({
+          {"/", "/srv/www", "/index.php/foo", "/index.php", "/foo", "/srv/www/index.php"},
+          {"/", "/srv/www", "/blog/post", "/index.php", "/blog/post", "/srv/www/index.php"},
+          {"/", "/srv/www", "/", "/index.php", "/", "/srv/www/index.php"},
+          {"/", "/srv/www/", "/info.php", "/info.php", "", "/srv/www/info.php"},
+          {"/", "/srv/www", "/a/b.php/c/d.php/e", "/a/b.php", "/c/d.php/e", "/srv/www/a/b.php"},
+          {"/", "/srv/www", "/a.php.txt/x", "/index.php", "/a.php.txt/x", "/srv/www/index.php"},
+          {"/", "/srv/www", "/a.phpx", "/index.php", "/a.phpx", "/srv/www/index.php"},
+          {"/", "/srv/www", "/dir%2Fx.php/y", "/dir/x.php", "/y", "/srv/www/dir/x.php"},
+          {"/", "/srv/www", "/a/../admin.php", "/admin.php", "", "/srv/www/admin.php"},
+          {"/wp/", "/srv/wordpress", "/wp/wp-admin/edit.php?post=1", "/wp/wp-admin/edit.php", "", "/srv/wordpress/wp-admin/edit.php"},
+          {"/wp/", "/srv/wordpress", "/wp/2024/01/hello", "/wp/index.php", "/2024/01/hello", "/srv/wordpress/index.php"},
+          {"/wp/", "/srv/wordpress", "/wp", "/wp/index.php", "", "/srv/wordpress/index.php"},
+      }));
+  CAPTURE(prefix, root, target);
+  const RequestHead head = head_of(get(target));
+  const RouteConfig route = route_of(prefix, root);
+  Result<CgiParams> r = build(head, route);
+  REQUIRE(r);
+  const auto m = as_map(*r);
+  CHECK(m.at("SCRIPT_NAME") == sn);
+  CHECK(m.at("PATH_INFO") == pi);
+  CHECK(m.at("SCRIPT_FILENAME") == sf);
+  CHECK(m.at("DOCUMENT_ROOT") == root);
+  CHECK(m.at("REDIRECT_STATUS") == "200");
+}
+
+TEST_CASE("the front controller is the route's index", "[cgi][php]") {
+  const RequestHead head = head_of(get("/shop/cart"));
+  RouteConfig route = route_of("/", "/srv/www");
+  route.index = "/app.php";
+  Result<CgiParams> r = build(head, route);
+  REQUIRE(r);
+  const auto m = as_map(*r);
+  CHECK(m.at("SCRIPT_NAME") == "/app.php");
+  CHECK(m.at("SCRIPT_FILENAME") == "/srv/www/app.php");
+  CHECK(m.at("PATH_INFO") == "/shop/cart");
+}
+
+TEST_CASE("headers become HTTP_* variables", "[cgi][headers]") {
+  const RequestHead head = head_of(get(
+      "/", "Accept: text/html\r\nX-Forwarded-For: 1.1.1.1\r\nAccept: application/json\r\n"
+           "Cookie: a=1\r\nCookie: b=2\r\nX_Real_IP: 6.6.6.6\r\nProxy: http://evil:8080\r\n"
+           "Authorization: Basic dXNlcjpwdw==\r\nx-lower-case: v\r\nX.Dotted: d\r\n"
+           "Upgrade: websocket\r\nConnection: keep-alive\r\n"));
+  const RouteConfig route = route_of("/");
+  Result<CgiParams> r = build(head, route);
+  REQUIRE(r);
+  const auto m = as_map(*r);
+  CHECK(m.at("HTTP_ACCEPT") == "text/html, application/json");
+  CHECK(m.at("HTTP_X_FORWARDED_FOR") == "1.1.1.1");
+  CHECK(m.at("HTTP_COOKIE") == "a=1; b=2");
+  CHECK(m.at("HTTP_AUTHORIZATION") == "Basic dXNlcjpwdw==");
+  CHECK(m.at("HTTP_X_LOWER_CASE") == "v");
+  CHECK(m.at("HTTP_CONNECTION") == "keep-alive");
+  CHECK(m.count("HTTP_X_REAL_IP") == 0);  // underscore: dropped
+  CHECK(m.count("HTTP_PROXY") == 0);      // httpoxy
+  CHECK(m.count("HTTP_UPGRADE") == 0);    // fcgimux ignores Upgrade
+  CHECK(m.count("HTTP_X.DOTTED") == 0);
+  for (const auto& [k, v] : *r) CHECK(k.find('.') == std::string::npos);
+
+  SECTION("in order of first appearance") {
+    std::vector<std::string> http;
+    for (const auto& [k, v] : *r)
+      if (k.rfind("HTTP_", 0) == 0) http.push_back(k);
+    CHECK(http == std::vector<std::string>{"HTTP_HOST", "HTTP_ACCEPT", "HTTP_X_FORWARDED_FOR",
+                                           "HTTP_COOKIE", "HTTP_AUTHORIZATION",
+                                           "HTTP_X_LOWER_CASE", "HTTP_CONNECTION"});
+  }
+}
+
+TEST_CASE("CONTENT_TYPE and CONTENT_LENGTH", "[cgi][body]") {
+  const RouteConfig route = route_of("/");
+  SECTION("a Content-Length body") {
+    const RequestHead head = head_of(
+        "POST /f HTTP/1.1\r\nHost: h\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        "Content-Length: 7\r\n\r\n");
+    const auto m = as_map(*build(head, route, 7));
+    CHECK(m.at("CONTENT_TYPE") == "application/x-www-form-urlencoded");
+    CHECK(m.at("CONTENT_LENGTH") == "7");
+    CHECK(m.count("HTTP_CONTENT_TYPE") == 0);
+    CHECK(m.count("HTTP_CONTENT_LENGTH") == 0);
+  }
+  SECTION("a chunked body: the buffered length") {
+    const RequestHead head =
+        head_of("POST /f HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n");
+    const auto m = as_map(*build(head, route, 12345));
+    CHECK(m.at("CONTENT_LENGTH") == "12345");
+    CHECK(m.count("CONTENT_TYPE") == 0);
+    CHECK(m.count("HTTP_TRANSFER_ENCODING") == 1);
+  }
+  SECTION("Content-Length: 0 sent by the client") {
+    const RequestHead head = head_of("POST /f HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n");
+    const auto m = as_map(*build(head, route, 0));
+    CHECK(m.at("CONTENT_LENGTH") == "0");
+  }
+  SECTION("no body, a Content-Type anyway") {
+    const RequestHead head = head_of(get("/", "Content-Type: text/plain\r\n"));
+    const auto m = as_map(*build(head, route));
+    CHECK(m.at("CONTENT_TYPE") == "text/plain");
+    CHECK(m.count("CONTENT_LENGTH") == 0);
+  }
+}
+
+TEST_CASE("SERVER_NAME", "[cgi]") {
+  const RouteConfig route = route_of("/");
+  auto [wire, name, http_host] = GENERATE(table<std::string, std::string, std::string>({
+      {"GET / HTTP/1.1\r\nHost: example.com:8080\r\n\r\n", "example.com", "example.com:8080"},
+      {"GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n", "[::1]", "[::1]:8080"},
+      {"GET / HTTP/1.1\r\nHost: [2001:db8::1]\r\n\r\n", "[2001:db8::1]", "[2001:db8::1]"},
+      {"GET / HTTP/1.1\r\nHost: 10.1.2.3\r\n\r\n", "10.1.2.3", "10.1.2.3"},
+      {"GET / HTTP/1.1\r\nHost:\r\n\r\n", "gw.local", ""},
+      {"GET / HTTP/1.0\r\n\r\n", "gw.local", "-"},
+      {"GET http://target.example:81/x HTTP/1.1\r\nHost: other\r\n\r\n", "target.example", "target.example:81"},
+  }));
+  CAPTURE(wire);
+  const auto m = as_map(*build(head_of(wire), route));
+  CHECK(m.at("SERVER_NAME") == name);
+  if (http_host == "-") {
+    CHECK(m.count("HTTP_HOST") == 0);
+  } else {
+    CHECK(m.at("HTTP_HOST") == http_host);
+  }
+}
+
+TEST_CASE("SERVER_PROTOCOL follows the request", "[cgi]") {
+  const RouteConfig route = route_of("/");
+  CHECK(as_map(*build(head_of("GET / HTTP/1.0\r\n\r\n"), route)).at("SERVER_PROTOCOL") == "HTTP/1.0");
+  CHECK(as_map(*build(head_of(get("/")), route)).at("SERVER_PROTOCOL") == "HTTP/1.1");
+}
+
+TEST_CASE("route params come last and override", "[cgi]") {
+  RouteConfig route = route_of("/app/");
+  route.params = {{"HTTPS", "on"}, {"SCRIPT_NAME", "/override"}, {"HTTP_HOST", "pinned"}, {"APP_ENV", "prod"}};
+  Result<CgiParams> r = build(head_of(get("/app/x")), route);
+  REQUIRE(r);
+  const auto m = as_map(*r);
+  CHECK(m.at("HTTPS") == "on");
+  CHECK(m.at("SCRIPT_NAME") == "/override");
+  CHECK(m.at("HTTP_HOST") == "pinned");
+  CHECK(m.at("PATH_INFO") == "/x");
+  const size_t n = r->size();
+  REQUIRE(n >= 4);
+  CHECK((*r)[n - 4].first == "HTTPS");
+  CHECK((*r)[n - 1].first == "APP_ENV");
+}
+
+TEST_CASE("percent_decode", "[cgi]") {
+  std::string out;
+  CHECK(percent_decode("/a%20b%2fc%2F", out));
+  CHECK(out == "/a b/c/");
+  CHECK(percent_decode("", out));
+  CHECK(out.empty());
+  CHECK(percent_decode("%41%7e+", out));
+  CHECK(out == "A~+");
+  CHECK_FALSE(percent_decode("%", out));
+  CHECK_FALSE(percent_decode("%4", out));
+  CHECK_FALSE(percent_decode("%g1", out));
+  CHECK_FALSE(percent_decode("a%00", out));
+  CHECK_FALSE(percent_decode(std::string_view("a\0b", 3), out));
+}
+
+TEST_CASE("normalize_path", "[cgi]") {
+  auto [in, expected] = GENERATE(table<std::string, std::string>({
+      {"/", "/"},
+      {"/a/b/c", "/a/b/c"},
+      {"/a/./b", "/a/b"},
+      {"/a/b/../c", "/a/c"},
+      {"/a/b/..", "/a/"},
+      {"/a/b/.", "/a/b/"},
+      {"/./", "/"},
+      {"/.", "/"},
+      {"/a/..", "/"},
+      {"/a//b", "/a//b"},
+      {"/a/b/", "/a/b/"},
+      {"/..a/b..", "/..a/b.."},
+      {"/.../x", "/.../x"},
+  }));
+  CAPTURE(in);
+  std::string out;
+  REQUIRE(normalize_path(in, out));
+  CHECK(out == expected);
+}
+
+TEST_CASE("normalize_path refuses to climb above the root", "[cgi]") {
+  auto in = GENERATE(as<std::string>{}, "/..", "/../", "/a/../..", "/a/../../etc", "/./..", "", "a/b");
+  CAPTURE(in);
+  std::string out;
+  CHECK_FALSE(normalize_path(in, out));
+}
