@@ -84,7 +84,10 @@ CGI_KEYS = (
 )
 
 
+@csrf_exempt
 def env(request):
+    """The request as the application sees it. Accepts any method (POST too,
+    without a CSRF token) so tests can see CONTENT_TYPE and CONTENT_LENGTH."""
     meta = request.META
     data = {key: meta.get(key) for key in CGI_KEYS}
     data["http"] = {k: v for k, v in meta.items() if k.startswith("HTTP_")}
@@ -95,6 +98,7 @@ def env(request):
     data["reverse_env"] = reverse("env")
     data["reverse_status"] = reverse("status", args=[404])
     data["get"] = {k: request.GET.getlist(k) for k in request.GET}
+    data["body_length"] = len(request.body)
     data["worker"] = worker_name()
     return JsonResponse(data, json_dumps_params={"indent": 1, "sort_keys": True})
 
