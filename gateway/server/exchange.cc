@@ -1,6 +1,7 @@
 #include "gateway/server/exchange.h"
 
 #include <algorithm>
+#include <functional>
 
 #include "fcgi/request_writer.h"
 #include "gateway/base/write_batch.h"
@@ -26,6 +27,7 @@ Exchange::Exchange(HttpConnection& conn, RequestHead head)
     : conn_(&conn),
       head_(std::move(head)),
       started_(now(conn.thread().loop())),
+      sticky_key_(std::hash<std::string>{}(conn.info().remote_addr)),
       cgi_(conn.thread().config().server.max_response_header_size) {}
 
 Exchange::~Exchange() = default;

@@ -69,6 +69,8 @@ class Exchange : public Reapable {
   void on_queue_timeout();
 
   bool request_complete() const { return request_complete_; }
+  // balance = "sticky": requests from one client address go to one worker.
+  uint64_t sticky_key() const { return sticky_key_; }
   const RequestHead& head() const { return head_; }
   const std::string& target_for_log() const { return head_.target; }
 
@@ -89,6 +91,7 @@ class Exchange : public Reapable {
   HttpConnection* conn_;             // not owned; null after on_client_gone
   RequestHead head_;
   TimePoint started_;
+  uint64_t sticky_key_ = 0;
   const RouteConfig* route_ = nullptr;  // not owned (config)
   Pool* pool_ = nullptr;                // not owned (LoopThread)
   std::vector<std::pair<std::string, std::string>> params_;

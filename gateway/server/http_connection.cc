@@ -146,9 +146,7 @@ void HttpConnection::process_input(std::span<const std::byte> fresh) {
   }
   if (pending_input_.empty() && !parser_.paused()) {
     // Common case: parse straight from the read buffer, keep only the rest.
-    feeding_ = true;
-    auto r = parser_.feed(fresh);
-    feeding_ = false;
+    auto r = run_parser(fresh);
     if (!r) {
       fail_request(r.error());
       return;
@@ -161,23 +159,30 @@ void HttpConnection::process_input(std::span<const std::byte> fresh) {
     feed_buffered();
     if (phase_ == Phase::Closing) return;
   }
-  if (resume_after_feed_) {
-    resume_after_feed_ = false;
-    uv_timer_start(&timer_, &HttpConnection::on_timer_cb, 0, 0);  // continue on the next tick
-  }
   if (pending_input_.size() - pending_pos_ > kMaxPendingInput && reading_) {
     reading_ = false;
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
   }
 }
 
+Result<size_t> HttpConnection::run_parser(std::span<const std::byte> in) {
+  feeding_ = true;
+  auto r = parser_.feed(in);
+  feeding_ = false;
+  if (resume_after_feed_ && phase_ != Phase::Closing) {
+    // The exchange finished while the parser was inside feed(): go on with
+    // the next request on the next tick, once this call chain has unwound.
+    resume_after_feed_ = false;
+    uv_timer_start(&timer_, &HttpConnection::on_timer_cb, 0, 0);
+  }
+  return r;
+}
+
 void HttpConnection::feed_buffered() {
   while (pending_pos_ < pending_input_.size() && !parser_.paused() && phase_ != Phase::Closing) {
     std::span<const std::byte> in{reinterpret_cast<const std::byte*>(pending_input_.data()) + pending_pos_,
                                   pending_input_.size() - pending_pos_};
-    feeding_ = true;
-    auto r = parser_.feed(in);
-    feeding_ = false;
+    auto r = run_parser(in);
     if (!r) {
       fail_request(r.error());
       return;
@@ -248,10 +253,6 @@ void HttpConnection::advance() {
   }
   arm_head_timer(pending_pos_ < pending_input_.size());
   feed_buffered();
-  if (phase_ != Phase::Closing && resume_after_feed_) {
-    resume_after_feed_ = false;
-    uv_timer_start(&timer_, &HttpConnection::on_timer_cb, 0, 0);
-  }
 }
 
 void HttpConnection::begin_shutdown() {
@@ -294,8 +295,9 @@ void HttpConnection::on_timer() {
       close();  // idle keep-alive connection, or a new one that never spoke
       return;
     case Phase::ReadingHead:
-      if (now(thread_.loop()) < deadline_) {
-        feed_buffered();  // continuation
+      if (const TimePoint t = now(thread_.loop()); t < deadline_) {
+        // Not yet: sleep for the rest (deadlines are lazy, STYLE C6).
+        uv_timer_start(&timer_, &HttpConnection::on_timer_cb, uint64_t((deadline_ - t).count()), 0);
         return;
       }
       fail_request(Error::HeadTimeout);

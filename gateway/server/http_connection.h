@@ -70,6 +70,7 @@ class HttpConnection : public HttpRequestSink {
   void on_timer();
   void process_input(std::span<const std::byte> fresh);
   void feed_buffered();
+  Result<size_t> run_parser(std::span<const std::byte> in);
   void fail_request(Error e);
   void start_write();
   void close();

@@ -1,5 +1,7 @@
 #include "gateway/server/pool.h"
 
+#include <functional>
+
 #include <algorithm>
 
 #include "gateway/server/exchange.h"
@@ -18,7 +20,7 @@ Pool::Pool(const PoolConfig& cfg, LoopThread& thread)
 
 Pool::~Pool() = default;
 
-Worker* Pool::pick(const std::set<const Worker*>& tried, bool& any_admitted) {
+Worker* Pool::pick(const std::set<const Worker*>& tried, uint64_t sticky_key, bool& any_admitted) {
   const TimePoint t = now(thread_.loop());
   std::vector<WorkerLoad> loads(workers_.size());
   bool untried_left = false;
@@ -34,9 +36,11 @@ Worker* Pool::pick(const std::set<const Worker*>& tried, bool& any_admitted) {
     const bool fresh = !untried_left || !tried.count(&w);
     loads[i] = {.eligible = w.admits_new_work(t) && w.has_capacity() && fresh,
                 .in_flight = w.in_flight(),
-                .weight = w.weight()};
+                .weight = w.weight(),
+                // Sticky keys follow the worker's address, not its position in the list.
+                .identity = std::hash<std::string>{}(w.name())};
   }
-  auto i = balancer_.pick(loads);
+  auto i = balancer_.pick(loads, sticky_key);
   return i ? workers_[*i].get() : nullptr;
 }
 
@@ -46,7 +50,7 @@ Pool::DispatchResult Pool::dispatch(Exchange* ex, const std::set<const Worker*>&
   if (queue_.empty()) {
     for (size_t guard = 0; guard < workers_.size(); ++guard) {
       bool any_admitted = false;
-      Worker* w = pick(tried, any_admitted);
+      Worker* w = pick(tried, ex->sticky_key(), any_admitted);
       if (w == nullptr) {
         if (!any_admitted) break;  // all disabled: 503 at once, below
         goto enqueue;              // all at their cap: wait for capacity
@@ -77,7 +81,7 @@ void Pool::cancel(Exchange* ex) {
 void Pool::on_capacity() {
   while (!queue_.empty() && !closed_) {
     bool any_admitted = false;
-    Worker* w = pick(queue_.front().tried, any_admitted);
+    Worker* w = pick(queue_.front().tried, queue_.front().ex->sticky_key(), any_admitted);
     if (w == nullptr) return;
     Waiting next = queue_.front();
     queue_.pop_front();

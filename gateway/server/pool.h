@@ -48,7 +48,7 @@ class Pool {
     TimePoint deadline;
     std::set<const Worker*> tried;
   };
-  Worker* pick(const std::set<const Worker*>& tried, bool& any_admitted);
+  Worker* pick(const std::set<const Worker*>& tried, uint64_t sticky_key, bool& any_admitted);
   void arm_queue_timer();
   void on_queue_timer();
   static void on_queue_timer_cb(uv_timer_t* t);
