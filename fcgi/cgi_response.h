@@ -18,13 +18,14 @@
 namespace fcgi {
 
 struct CgiResponseHead {
-  int status = 200;                // from Status:, or 302 for Location without Status, else 200
-  std::string reason;              // from Status: "404 Not Found" → "Not Found"; may be empty
+  int status = 200;    // from Status:, or 302 for Location without Status, else 200
+  std::string reason;  // from Status: "404 Not Found" → "Not Found"; may be empty
   // Every header but Status, in order, names as written. Repeated headers
   // (Set-Cookie) stay separate entries.
   std::vector<std::pair<std::string, std::string>> headers;
-  // Convenience lookups (case-insensitive). Content-Length is the parsed value
-  // when present and valid.
+  // Convenience lookups (names matched case-insensitively); both stay in
+  // |headers| too. location is the first Location. content_length is set when
+  // Content-Length is present; an invalid one fails the parse (MalformedHeader).
   std::optional<std::string> location;
   std::optional<uint64_t> content_length;
 };

@@ -63,7 +63,7 @@ class ParamsDecoder {
   State state_ = State::NameLen;
   ParseError error_ = ParseError::PairTooLong;
   std::array<std::byte, 4> len_buf_{};
-  size_t len_have_ = 0;   // bytes of the current length field read so far
+  size_t len_have_ = 0;  // bytes of the current length field read so far
   size_t name_len_ = 0;
   size_t value_len_ = 0;
   std::string name_;

@@ -31,8 +31,8 @@ Result<RecordHeader, ParseError> decode_header(std::span<const std::byte, kHeade
                       .padding_length = uint8_t(u8(6))};
 }  // b[7] is reserved: ignored on input, written as 0
 
-void write_record(RecordType type, uint16_t id, std::span<const std::byte> content,
-                  IovecSink& out, std::optional<uint8_t> padding) {
+void write_record(RecordType type, uint16_t id, std::span<const std::byte> content, IovecSink& out,
+                  std::optional<uint8_t> padding) {
   content = content.first(std::min(content.size(), kMaxContentLen));
   const uint8_t pad = padding.value_or(padding_for(content.size()));
   out.push_copy(encode_header({type, id, uint16_t(content.size()), pad}));
@@ -40,8 +40,8 @@ void write_record(RecordType type, uint16_t id, std::span<const std::byte> conte
   if (pad != 0) out.push_copy(std::span(kZeros).first(pad));
 }
 
-void write_stream(RecordType type, uint16_t id, std::span<const std::byte> content,
-                  const Pin& pin, IovecSink& out, std::optional<uint8_t> padding) {
+void write_stream(RecordType type, uint16_t id, std::span<const std::byte> content, const Pin& pin,
+                  IovecSink& out, std::optional<uint8_t> padding) {
   // FastCGI 1.0 §3.3: a stream is any number of records; content longer than
   // one record's 16-bit length simply continues in the next record.
   while (!content.empty()) {

@@ -44,14 +44,14 @@ constexpr uint8_t padding_for(size_t content_length) {
 // bytes; longer content is cut there) and |padding| zero bytes, or the
 // padding_for() amount when |padding| is empty. Used by both writers, and by
 // test workers that forge records of any type.
-void write_record(RecordType type, uint16_t id, std::span<const std::byte> content,
-                  IovecSink& out, std::optional<uint8_t> padding = std::nullopt);
+void write_record(RecordType type, uint16_t id, std::span<const std::byte> content, IovecSink& out,
+                  std::optional<uint8_t> padding = std::nullopt);
 
 // Writes |content| as a stream of |type| records for |id|, split at
 // kMaxContentLen. The content is borrowed (kept alive by |pin|); headers and
 // padding are copied. Empty |content| writes nothing: the empty record that
 // ends a stream is a separate call (write_record with empty content).
-void write_stream(RecordType type, uint16_t id, std::span<const std::byte> content,
-                  const Pin& pin, IovecSink& out, std::optional<uint8_t> padding = std::nullopt);
+void write_stream(RecordType type, uint16_t id, std::span<const std::byte> content, const Pin& pin,
+                  IovecSink& out, std::optional<uint8_t> padding = std::nullopt);
 
 }  // namespace fcgi

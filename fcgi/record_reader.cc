@@ -59,8 +59,7 @@ Result<void, ParseError> RecordReader::feed(std::span<const std::byte> in, Recor
         if (padding_left_ == 0) state_ = State::Header;
         break;
       }
-      case State::Failed:
-        return Unexpected{error_};
+      case State::Failed: return Unexpected{error_};
     }
   }
   return {};

@@ -107,9 +107,7 @@ struct RequestParser::Visitor final : RecordVisitor {
       case RecordType::Data:
         if (r.content_length == 0) h.on_data(id, {});
         return {};
-      case RecordType::AbortRequest:
-        h.on_abort_request(id);
-        return {};
+      case RecordType::AbortRequest: h.on_abort_request(id); return {};
       case RecordType::GetValues: {
         auto pairs = decode_pairs(as_bytes(p.small_body_), p.max_values_len_);
         if (!pairs) return Unexpected{pairs.error()};

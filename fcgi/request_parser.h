@@ -86,7 +86,7 @@ class RequestParser {
   Body body_ = Body::Skip;
   size_t max_pair_len_;
   size_t max_values_len_;
-  std::string small_body_;                 // BEGIN_REQUEST, GET_VALUES bodies
+  std::string small_body_;                         // BEGIN_REQUEST, GET_VALUES bodies
   std::map<uint16_t, ParamsDecoder> open_params_;  // ids between BEGIN and empty PARAMS
 };
 

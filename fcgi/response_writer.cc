@@ -57,7 +57,7 @@ void write_stderr_end(uint16_t id, IovecSink& out) {
 void write_end_request(uint16_t id, uint32_t app_status, ProtocolStatus status, IovecSink& out) {
   // §5.5 FCGI_EndRequestBody: appStatusB3..B0, protocolStatus, reserved[3].
   const std::array<std::byte, 8> body{
-      std::byte(app_status >> 24),         std::byte((app_status >> 16) & 0xff),
+      std::byte(app_status >> 24), std::byte((app_status >> 16) & 0xff),
       std::byte((app_status >> 8) & 0xff), std::byte(app_status & 0xff),
       std::byte(static_cast<uint8_t>(status))};
   write_record(RecordType::EndRequest, id, body, out);

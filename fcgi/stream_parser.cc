@@ -89,10 +89,8 @@ struct StreamParser::Visitor final : RecordVisitor {
       case Body::Stderr:
         if (r.content_length == 0) h.on_stderr(r.request_id, {});
         return {};
-      case Body::Skip:
-        return {};
-      case Body::Collect:
-        break;
+      case Body::Skip: return {};
+      case Body::Collect: break;
     }
     const std::string_view body = p.small_body_;
     if (r.type == RecordType::EndRequest) {
@@ -100,8 +98,8 @@ struct StreamParser::Visitor final : RecordVisitor {
     } else if (r.type == RecordType::UnknownType) {
       h.on_unknown_type(uint8_t(body[0]));
     } else {  // GetValuesResult
-      auto pairs = decode_pairs(std::as_bytes(std::span(body.data(), body.size())),
-                                p.max_values_len_);
+      auto pairs =
+          decode_pairs(std::as_bytes(std::span(body.data(), body.size())), p.max_values_len_);
       if (!pairs) return Unexpected{pairs.error()};
       h.on_get_values_result(std::move(*pairs));
     }

@@ -35,8 +35,8 @@ class StreamHandler {
   virtual void on_get_values_result(std::vector<std::pair<std::string, std::string>> values) = 0;
   // FCGI_UNKNOWN_TYPE: the application did not know record type |type| we sent.
   virtual void on_unknown_type(uint8_t type) = 0;
-  // A record of a type FastCGI 1.0 does not define (0, or 12..255) was
-  // skipped whole: content and padding consumed, nothing else done. A later
+  // A record of a type FastCGI 1.0 does not define (0, or 12..255) has
+  // begun; its content and padding are consumed unread. A later
   // protocol revision may add types a client can ignore; failing the
   // connection over one would be harsher than the specification asks, and its
   // framing is still sound. Override to log it.
@@ -84,7 +84,7 @@ class StreamParser {
   struct Visitor;
 
   RecordReader reader_;
-  RecordHeader record_;     // the current record's header
+  RecordHeader record_;  // the current record's header
   Body body_ = Body::Skip;
   std::string small_body_;  // END_REQUEST, GET_VALUES_RESULT, UNKNOWN_TYPE bodies
   size_t max_values_len_;

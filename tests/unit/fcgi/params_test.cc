@@ -50,7 +50,8 @@ TEST_CASE("a 4-byte length carries the bits above 16", "[fcgi][params]") {
 }
 
 TEST_CASE("several pairs decode in order", "[fcgi][params]") {
-  const std::string wire = encoded("A", "1") + encoded("B", std::string(200, 'b')) + encoded("", "");
+  const std::string wire =
+      encoded("A", "1") + encoded("B", std::string(200, 'b')) + encoded("", "");
   auto r = decode_pairs(bytes(wire));
   REQUIRE(r);
   REQUIRE(r->size() == 3);
@@ -104,7 +105,8 @@ TEST_CASE("a huge 4-byte length is refused before anything is allocated", "[fcgi
 }
 
 TEST_CASE("the incremental decoder gives the same pairs for any split", "[fcgi][params]") {
-  const std::string wire = encoded("SCRIPT_NAME", "/index.php") + encoded(std::string(128, 'k'), "") +
+  const std::string wire = encoded("SCRIPT_NAME", "/index.php") +
+                           encoded(std::string(128, 'k'), "") +
                            encoded("", std::string(300, 'v')) + encoded("Q", "1");
   const Pairs expected = *decode_pairs(bytes(wire));
   REQUIRE(expected.size() == 4);

@@ -10,7 +10,8 @@ using fcgi::test::fixed_bytes;
 using fcgi::test::str;
 
 TEST_CASE("record headers encode to the spec's bytes and decode back", "[fcgi][record]") {
-  auto [type, id, len, pad, wire] = GENERATE(table<RecordType, uint16_t, uint16_t, uint8_t, std::string>({
+  auto [type, id, len, pad, wire] =
+      GENERATE(table<RecordType, uint16_t, uint16_t, uint8_t, std::string>({
       {RecordType::BeginRequest, 1, 8, 0, std::string("\x01\x01\x00\x01\x00\x08\x00\x00", 8)},
       {RecordType::Stdout, 0x1234, 65535, 7, std::string("\x01\x06\x12\x34\xff\xff\x07\x00", 8)},
       {RecordType::EndRequest, 0xffff, 8, 0, std::string("\x01\x03\xff\xff\x00\x08\x00\x00", 8)},

@@ -10,7 +10,9 @@ using namespace fcgi::test;
 
 namespace {
 
-Events parse_req(std::string_view wire) { return parse_whole<RequestParser, RecordingRequestHandler>(wire); }
+Events parse_req(std::string_view wire) {
+  return parse_whole<RequestParser, RecordingRequestHandler>(wire);
+}
 Events parse_req_bytewise(std::string_view wire) {
   return parse_bytewise<RequestParser, RecordingRequestHandler>(wire);
 }
@@ -35,7 +37,8 @@ TEST_CASE("the request parser gives the same events for any split", "[fcgi][requ
   // one pair split inside its 4-byte length.
   const std::string p1 = pair("SCRIPT_NAME", "/app") + pair("LONG", std::string(200, 'L'));
   std::string w;
-  w += record(RecordType::GetValues, 0, pair("FCGI_MAX_CONNS", "") + pair("FCGI_MPXS_CONNS", ""), 3);
+  const std::string names = pair("FCGI_MAX_CONNS", "") + pair("FCGI_MPXS_CONNS", "");
+  w += record(RecordType::GetValues, 0, names, 3);
   w += record(RecordType::BeginRequest, 1, begin_body(1, 1));
   w += record(RecordType::BeginRequest, 2, begin_body(3, 0), 8);
   w += record(RecordType::Params, 1, p1.substr(0, 20), 4);

@@ -23,7 +23,8 @@ TEST_CASE("END_REQUEST golden bytes", "[fcgi][response_writer]") {
   CHECK(out.bytes() == wire);
 }
 
-TEST_CASE("STDOUT and STDERR: split at 65535, padded, explicit padding", "[fcgi][response_writer]") {
+TEST_CASE("STDOUT and STDERR: split at 65535, padded, explicit padding",
+          "[fcgi][response_writer]") {
   StringSink out;
   SECTION("text") {
     write_stdout(1, "Status: 200\r\n\r\n", out);
