@@ -23,7 +23,10 @@
 //    as nginx and Apache do. Proxy is dropped (httpoxy, CVE-2016-5385).
 //    Upgrade is dropped because fcgimux ignores it: the application must not
 //    answer 101. Content-Type and Content-Length become CONTENT_TYPE and
-//    CONTENT_LENGTH only.
+//    CONTENT_LENGTH only. Transfer-Encoding is dropped: the worker gets the
+//    de-chunked body and its exact CONTENT_LENGTH, and WSGI libraries
+//    (Werkzeug) ignore CONTENT_LENGTH when HTTP_TRANSFER_ENCODING is
+//    "chunked" and would read an empty body.
 //  - For an absolute-form target, its authority replaces Host (RFC 9112
 //    section 3.2.2) in SERVER_NAME and HTTP_HOST, and REQUEST_URI is the
 //    path and query without scheme and authority.
@@ -228,7 +231,7 @@ Result<CgiParams> build_cgi_params(const CgiInput& in) {
   std::string var;
   for (const auto& [name, value] : head.headers) {
     if (iequals(name, "Content-Type") || iequals(name, "Content-Length") ||
-        iequals(name, "Proxy") || iequals(name, "Upgrade"))
+        iequals(name, "Transfer-Encoding") || iequals(name, "Proxy") || iequals(name, "Upgrade"))
       continue;
     if (!http_var_name(name, var)) continue;
     std::string_view v = value;

@@ -195,6 +195,40 @@ TEST_CASE("an empty chunked body completes", "[http][parser]") {
   CHECK(o.requests[0].complete);
 }
 
+TEST_CASE("leading OWS before chunked is legal and accepted", "[http][parser]") {
+  auto wire = GENERATE(as<std::string>{},
+                       "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:chunked\r\n\r\n1\r\nz\r\n0\r\n\r\n",
+                       "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:   chunked\r\n\r\n1\r\nz\r\n0\r\n\r\n",
+                       "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\tchunked\r\n\r\n1\r\nz\r\n0\r\n\r\n");
+  CAPTURE(wire);
+  const Outcome o = run_all_splits(wire);
+  REQUIRE_FALSE(o.error);
+  REQUIRE(o.requests.size() == 1);
+  CHECK(o.requests[0].head.chunked);
+  CHECK(o.requests[0].body == "z");
+}
+
+TEST_CASE("a sink may resume from inside on_request_complete", "[http][parser]") {
+  struct Eager : Recorder {
+    HttpParser* parser = nullptr;
+    void on_request_complete() override {
+      Recorder::on_request_complete();
+      parser->resume();
+    }
+  } rec;
+  HttpParser parser({}, rec);
+  rec.parser = &parser;
+  const std::string wire =
+      "GET /a HTTP/1.1\r\nHost: h\r\n\r\nPOST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nx"
+      "GET /c HTTP/1.1\r\nHost: h\r\n\r\n";
+  Result<size_t> r = parser.feed(bytes_of(wire));
+  REQUIRE(r);
+  CHECK(*r == wire.size());
+  REQUIRE(rec.requests.size() == 3);
+  CHECK(rec.requests[1].body == "x");
+  CHECK(rec.order_ok);
+}
+
 TEST_CASE("pipelined requests are parsed one at a time", "[http][parser]") {
   const std::string first = "GET /one HTTP/1.1\r\nHost: h\r\n\r\n";
   const std::string second =
