@@ -20,6 +20,8 @@
 //   --stderr            writes 64 KiB of STDERR lines, then answers like --ok
 //
 // --delay-ms N waits N ms before answering (all modes that answer).
+// --close-after-response closes the connection after each answer even when
+// the request asked for FCGI_KEEP_CONN (uWSGI's FastCGI socket does this).
 //
 // Records are built from fcgi/protocol.h's constants with a few local lines:
 // this worker must stay independent of the fcgimux code it tests.
@@ -52,6 +54,7 @@ struct Options {
   std::string listen = "127.0.0.1:0";
   std::string name = "fault";
   int delay_ms = 0;
+  bool close_after_response = false;
 };
 
 Options g_opts;  // set once in main before any thread starts; read-only after
@@ -131,14 +134,14 @@ bool answer(int fd, uint16_t id, bool keep_conn) {
   switch (g_opts.mode) {
     case Mode::Ok:
       pause_before_answer();
-      return send_all(fd, ok_response(id)) && keep_conn;
+      return send_all(fd, ok_response(id)) && keep_conn && !g_opts.close_after_response;
     case Mode::Stderr: {
       pause_before_answer();
       std::string err;
       for (int i = 0; err.size() < 64 * 1024; ++i)
         err += "fault_worker: stderr line " + std::to_string(i) + "\n";
       return send_all(fd, record(RecordType::Stderr, id, err) + record(RecordType::Stderr, id, "")) &&
-             send_all(fd, ok_response(id)) && keep_conn;
+             send_all(fd, ok_response(id)) && keep_conn && !g_opts.close_after_response;
     }
     case Mode::Garbage:
       pause_before_answer();
@@ -242,6 +245,8 @@ bool parse_args(int argc, char** argv) {
       const char* v = value();
       if (!v) return false;
       g_opts.name = v;
+    } else if (a == "--close-after-response") {
+      g_opts.close_after_response = true;
     } else if (a == "--delay-ms") {
       const char* v = value();
       if (!v) return false;
@@ -259,7 +264,7 @@ int main(int argc, char** argv) {
   if (!parse_args(argc, argv)) {
     std::fprintf(stderr,
                  "usage: %s --ok|--garbage|--bad-version|--stall|--close|--close-mid-stdout|--stderr "
-                 "[--listen 127.0.0.1:PORT] [--name NAME] [--delay-ms N]\n",
+                 "[--listen 127.0.0.1:PORT] [--name NAME] [--delay-ms N] [--close-after-response]\n",
                  argv[0]);
     return 2;
   }

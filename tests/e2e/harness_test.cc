@@ -36,7 +36,7 @@ TEST_CASE("harness: Child stops its process by PID and reaps it", "[e2e][harness
   CHECK(stubborn.stop(300ms) == 128 + SIGKILL);
 }
 
-TEST_CASE("harness: JSON helper reads strings, arrays, numbers and escapes", "[e2e][harness]") {
+TEST_CASE("harness: JSON helper reads strings and arrays and numbers and escapes", "[e2e][harness]") {
   const std::string j = R"({"a": "x\"y", "n": null, "arr": ["first", "second"], "len": "42",
     "num": 17, "u": "\u00e9\ud83d\ude00", "path_info": "/p", "path": "/q"})";
   CHECK(json_string(j, "a") == "x\"y");

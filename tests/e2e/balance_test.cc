@@ -1,0 +1,108 @@
+// Three uWSGI workers in one pool: requests spread over all of them, and a
+// session made on one is seen by the others (they share the database).
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <thread>
+
+#include "harness.h"
+
+using namespace e2e;
+
+namespace {
+struct ThreeWorkers {
+  TempDir dir;
+  Worker w1 = spawn_uwsgi_django(dir, "django-1");
+  Worker w2 = spawn_uwsgi_django(dir, "django-2");
+  Worker w3 = spawn_uwsgi_django(dir, "django-3");
+};
+
+std::string counts(const std::map<std::string, int>& m) {
+  std::string s;
+  for (const auto& [k, v] : m) s += k + "=" + std::to_string(v) + " ";
+  return s;
+}
+}  // namespace
+
+TEST_CASE("balance: round-robin spreads requests over all three workers", "[e2e][balance][django]") {
+  ThreeWorkers ws;
+  Gateway gw = spawn_fcgimux(ws.dir, server_toml("threads = 1") + route_toml("/", "django") +
+                                         pool_toml("django", {&ws.w1, &ws.w2, &ws.w3},
+                                                   "balance = \"round-robin\""));
+  std::map<std::string, int> seen;
+  for (int i = 0; i < 30; ++i) {
+    Response r = http_get(gw.port, "/healthz");
+    REQUIRE(r.status == 200);
+    ++seen[r.header("x-worker")];
+  }
+  INFO(counts(seen));
+  CHECK(seen.size() == 3);
+  CHECK(seen["django-1"] >= 5);
+  CHECK(seen["django-2"] >= 5);
+  CHECK(seen["django-3"] >= 5);
+
+  // The access log names the worker of each request.
+  for (const Worker* w : {&ws.w1, &ws.w2, &ws.w3}) {
+    INFO(w->name);
+    CHECK(eventually([&] { return !log_lines(gw.child, "worker=" + w->address()).empty(); }, 2s));
+  }
+}
+
+TEST_CASE("balance: least-conn sends concurrent requests to different workers",
+          "[e2e][balance][django]") {
+  ThreeWorkers ws;
+  Gateway gw = spawn_fcgimux(ws.dir, server_toml("threads = 1") + route_toml("/", "django") +
+                                         pool_toml("django", {&ws.w1, &ws.w2, &ws.w3},
+                                                   "balance = \"least-conn\""));
+  // Three slow requests at once, from three connections: each worker has
+  // one in flight when the next arrives, so least-conn picks an idle one.
+  std::vector<std::unique_ptr<HttpClient>> clients;
+  for (int i = 0; i < 3; ++i) {
+    clients.push_back(std::make_unique<HttpClient>(gw.port, 30s));
+    clients.back()->send("GET /sleep?s=1 HTTP/1.1\r\nHost: x\r\n\r\n");
+    // Make sure fcgimux has dispatched this one before the next is sent:
+    // wait until a request reached a worker (its access line comes later,
+    // so instead give the gateway a moment via a cheap round trip).
+    Response ping = http_get(gw.port, "/healthz");
+    REQUIRE(ping.status == 200);
+  }
+  std::map<std::string, int> seen;
+  for (auto& c : clients) {
+    Response r = c->read_response();
+    REQUIRE(r.status == 200);
+    ++seen[r.header("x-worker")];
+  }
+  INFO(counts(seen));
+  CHECK(seen.size() == 3);
+}
+
+TEST_CASE("balance: a session made through one worker is valid on the others",
+          "[e2e][balance][django]") {
+  ThreeWorkers ws;
+  Gateway gw = spawn_fcgimux(ws.dir, server_toml() + route_toml("/", "django") +
+                                         pool_toml("django", {&ws.w1, &ws.w2, &ws.w3},
+                                                   "balance = \"round-robin\""));
+  Response login = http_get(gw.port, "/login?user=alice");
+  INFO(login.body);
+  REQUIRE(login.status == 200);
+  std::string session;
+  for (const auto& c : login.all("set-cookie"))
+    if (c.rfind("sessionid=", 0) == 0) session = c.substr(0, c.find(';'));
+  REQUIRE_FALSE(session.empty());
+  const std::string login_worker = login.header("x-worker");
+
+  std::map<std::string, int> seen;
+  for (int i = 0; i < 12; ++i) {
+    Response r = http_get(gw.port, "/whoami", {{"Cookie", session}});
+    INFO(r.body);
+    REQUIRE(r.status == 200);
+    CHECK(json_string(r.body, "user") == "alice");
+    ++seen[r.header("x-worker")];
+  }
+  INFO("login on " << login_worker << "; whoami on " << counts(seen));
+  CHECK(seen.size() >= 2);  // other workers than the login's answered, and knew alice
+
+  // Without the cookie nobody is logged in.
+  Response anon = http_get(gw.port, "/whoami");
+  CHECK(json_string(anon.body, "user") == std::nullopt);
+}
