@@ -60,6 +60,7 @@ struct PoolConfig {
   milliseconds max_disable_time{60000};
   milliseconds probe_timeout{500};
   milliseconds suspect_after{100};
+  milliseconds slow_start{5000};             // a re-admitted worker's weight ramps 10% → 100% over this
   std::string probe_path = "/healthz";
   unsigned max_conns = 0;                    // per worker; 0 = learn it or no cap
   RetryPolicy retry = RetryPolicy::Safe;

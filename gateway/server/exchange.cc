@@ -89,6 +89,7 @@ void Exchange::dispatch() {
     }
     params_ = std::move(*p);
   }
+  if (attempts_ == 0) pool_->retry_budget().on_request(now(pool_->thread().loop()));
   auto r = pool_->dispatch(this, tried_);
   switch (r.kind) {
     case Pool::DispatchResult::Assigned:
@@ -327,11 +328,20 @@ bool Exchange::can_retry(const UpstreamFailure& f) const {
   const bool replayable = !body_released_;
   // Never reached a worker: always safe to send elsewhere.
   if (!f.reached_worker) return replayable;
+  // Moved off an evicted worker: may_move_on_eviction() already decided.
+  if (f.evicted) return replayable;
   // A reused keep-alive connection that died without answering: the worker
   // closed it just as we wrote (the stale keep-alive race).
-  if (f.reused_connection && f.error == Error::WorkerVanished && is_safe_method()) return replayable;
-  if (f.error == Error::ResponseTimeout) return false;
-  return pool_->config().retry == RetryPolicy::Safe && is_safe_method() && replayable;
+  if (f.reused_connection && f.error == Error::WorkerVanished && is_safe_method() && replayable) return true;
+  if (f.error == Error::ResponseTimeout) return false;  // the request had its time; the probe judges the worker
+  return pool_->config().retry == RetryPolicy::Safe && is_safe_method() && replayable &&
+         pool_->retry_budget().try_spend(now(pool_->thread().loop()));
+}
+
+bool Exchange::may_move_on_eviction() {
+  if (done_ || head_sent_ || conn_ == nullptr || body_released_) return false;
+  if (pool_->config().retry != RetryPolicy::Safe || !is_safe_method()) return false;
+  return pool_->retry_budget().try_spend(now(pool_->thread().loop()));
 }
 
 void Exchange::on_upstream_failed(const UpstreamFailure& f) {

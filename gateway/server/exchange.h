@@ -38,6 +38,7 @@ struct UpstreamFailure {
   FailureKind kind;          // for the worker's health
   bool reached_worker;       // any byte of the request may have been processed
   bool reused_connection;    // the connection had served requests before
+  bool evicted;              // the worker was evicted and this request was moved off it
 };
 
 class Exchange : public Reapable {
@@ -67,6 +68,11 @@ class Exchange : public Reapable {
   void on_upstream_failed(const UpstreamFailure& f);
   // From Pool: waited in the queue for queue_timeout.
   void on_queue_timeout();
+  // The worker carrying this request was evicted. True when the request may
+  // move to another worker now (a safe method, nothing sent to the client,
+  // the body still at hand, within the pool's retry budget); the caller then
+  // abandons the attempt and reports it with UpstreamFailure::evicted.
+  bool may_move_on_eviction();
 
   bool request_complete() const { return request_complete_; }
   // balance = "sticky": requests from one client address go to one worker.

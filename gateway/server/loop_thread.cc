@@ -14,9 +14,17 @@ LoopThread::LoopThread(SharedState& shared, unsigned index, std::vector<int> lis
   stop_async_.data = this;
   uv_timer_init(&loop_, &grace_timer_);
   grace_timer_.data = this;
+  uv_async_init(&loop_, &health_async_, &LoopThread::on_health_async_cb);
+  health_async_.data = this;
+  uv_timer_init(&loop_, &health_timer_);
+  health_timer_.data = this;
   reaper_ = std::make_unique<Reaper>(&loop_);
   router_ = std::make_unique<Router>(shared_.config.routes);
-  for (const PoolConfig& p : shared_.config.pools) pools_[p.name] = std::make_unique<Pool>(p, *this);
+  for (const PoolConfig& p : shared_.config.pools) {
+    std::vector<WorkerHealth*> health;
+    for (auto& h : shared_.health.at(p.name)) health.push_back(h.get());
+    pools_[p.name] = std::make_unique<Pool>(p, health, *this);
+  }
   for (int fd : listen_fds_) {
     Listener& l = listeners_.emplace_back();
     l.owner = this;
@@ -45,7 +53,29 @@ void LoopThread::start() {
     int rc = uv_listen(reinterpret_cast<uv_stream_t*>(&l.tcp), 511, &LoopThread::on_connection_cb);
     if (rc != 0) log().error("listen_failed", "thread={} error={}", index_, uv_strerror(rc));
   }
+  if (index_ == 0) {
+    // One thread speaks for all at first contact and for re-admission; the
+    // health it learns is shared.
+    for (auto& [name, p] : pools_) p->discover_workers();
+    uv_timer_start(&health_timer_, &LoopThread::on_health_timer_cb, 100, 100);
+  }
   thread_ = std::thread([this] { run(); });
+}
+
+void LoopThread::notify_health_changed() {
+  for (LoopThread* t : shared_.threads) uv_async_send(&t->health_async_);
+}
+
+void LoopThread::on_health_async_cb(uv_async_t* h) {
+  auto* self = static_cast<LoopThread*>(h->data);
+  if (self->pools_closed_) return;
+  for (auto& [name, p] : self->pools_) p->on_health_changed();
+}
+
+void LoopThread::on_health_timer_cb(uv_timer_t* t) {
+  auto* self = static_cast<LoopThread*>(t->data);
+  if (self->stopping_) return;
+  for (auto& [name, p] : self->pools_) p->probe_due_workers();
 }
 
 void LoopThread::join() {
@@ -94,8 +124,11 @@ void LoopThread::maybe_finish_stop() {
   for (auto& [name, p] : pools_) p->close();
   reaper_->close();
   uv_timer_stop(&grace_timer_);
+  uv_timer_stop(&health_timer_);
   uv_close(reinterpret_cast<uv_handle_t*>(&grace_timer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&health_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&stop_async_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&health_async_), nullptr);
 }
 
 void LoopThread::on_connection_cb(uv_stream_t* server, int status) {

@@ -19,6 +19,7 @@
 #include "gateway/config/config.h"
 #include "gateway/routing/router.h"
 #include "gateway/server/access_log.h"
+#include "gateway/server/worker_health.h"
 
 namespace fcgimux {
 
@@ -32,6 +33,11 @@ struct SharedState {
   AccessLog* access_log;          // nullptr: access_log = ""
   std::atomic<size_t> connections{0};
   std::string server_software;    // "fcgimux/0.1.0"
+  // One shared health record per configured worker, by pool name, in the
+  // order of the pool's workers. Built before the threads start.
+  std::map<std::string, std::vector<std::unique_ptr<WorkerHealth>>> health;
+  // Every loop thread, so that a health change reaches them all.
+  std::vector<class LoopThread*> threads;
 };
 
 class LoopThread {
@@ -46,6 +52,9 @@ class LoopThread {
   void join();
   // Thread-safe: stop accepting, finish in-flight requests, then exit the loop.
   void request_stop();
+  // Thread-safe: a worker's health changed; every thread re-examines its
+  // in-flight requests and queue on its next loop iteration.
+  void notify_health_changed();
 
   uv_loop_t* loop() { return &loop_; }
   const Config& config() const { return shared_.config; }
@@ -75,6 +84,8 @@ class LoopThread {
   void maybe_finish_stop();
   static void on_connection_cb(uv_stream_t* server, int status);
   static void on_async_cb(uv_async_t* h);
+  static void on_health_async_cb(uv_async_t* h);
+  static void on_health_timer_cb(uv_timer_t* t);
   static void on_grace_cb(uv_timer_t* t);
   static void on_walk_close_cb(uv_handle_t* h, void* arg);
 
@@ -82,6 +93,8 @@ class LoopThread {
   unsigned index_;
   uv_loop_t loop_;
   uv_async_t stop_async_;
+  uv_async_t health_async_;       // "some worker's health changed"
+  uv_timer_t health_timer_;       // thread 0 only: starts re-admission probes when due
   uv_timer_t grace_timer_;
   std::vector<int> listen_fds_;
   std::list<Listener> listeners_;  // list: addresses stay stable for handle->data

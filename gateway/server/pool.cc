@@ -10,10 +10,16 @@
 
 namespace fcgimux {
 
-Pool::Pool(const PoolConfig& cfg, LoopThread& thread)
+namespace {
+// Early suspicion: a request is suspect once it has waited this many times
+// the pool's recent p99 for its first byte (and at least suspect_after).
+constexpr unsigned kSuspectMultiple = 10;
+}  // namespace
+
+Pool::Pool(const PoolConfig& cfg, const std::vector<WorkerHealth*>& health, LoopThread& thread)
     : cfg_(cfg), thread_(thread), balancer_(cfg.balance, cfg.workers.size()) {
-  for (const WorkerConfig& w : cfg_.workers)
-    workers_.push_back(std::make_unique<Worker>(*this, w, thread));
+  for (size_t i = 0; i < cfg_.workers.size(); ++i)
+    workers_.push_back(std::make_unique<Worker>(*this, cfg_.workers[i], *health[i], thread));
   uv_timer_init(thread.loop(), &queue_timer_);
   queue_timer_.data = this;
 }
@@ -36,7 +42,7 @@ Worker* Pool::pick(const std::set<const Worker*>& tried, uint64_t sticky_key, bo
     const bool fresh = !untried_left || !tried.count(&w);
     loads[i] = {.eligible = w.admits_new_work(t) && w.has_capacity() && fresh,
                 .in_flight = w.in_flight(),
-                .weight = w.weight(),
+                .weight = w.effective_weight(t),
                 // Sticky keys follow the worker's address, not its position in the list.
                 .identity = std::hash<std::string>{}(w.name())};
   }
@@ -62,7 +68,7 @@ Pool::DispatchResult Pool::dispatch(Exchange* ex, const std::set<const Worker*>&
       // Every worker is disabled. Tell the client when the first is back.
       const TimePoint t = now(thread_.loop());
       TimePoint first = TimePoint::max();
-      for (auto& w : workers_) first = std::min(first, w->disabled_until());
+      for (auto& w : workers_) first = std::min(first, w->health().next_probe_at());
       auto wait = std::chrono::duration_cast<std::chrono::seconds>(first - t + std::chrono::milliseconds(999));
       return {DispatchResult::NoWorker, unsigned(std::max<int64_t>(1, wait.count()))};
     }
@@ -113,6 +119,31 @@ void Pool::on_queue_timer() {
   }
   for (Exchange* ex : expired) ex->on_queue_timeout();
   arm_queue_timer();
+}
+
+std::chrono::milliseconds Pool::suspect_after() {
+  return ttfb_.suspect_after(cfg_.suspect_after, kSuspectMultiple,
+                             std::min(cfg_.response_timeout, cfg_.suspect_after * kSuspectMultiple));
+}
+
+void Pool::on_health_changed() {
+  if (closed_) return;
+  for (auto& w : workers_) {
+    const HealthState s = w->health().state();
+    if (s == HealthState::Disabled || s == HealthState::Probing) w->on_evicted();
+  }
+  on_capacity();
+}
+
+void Pool::discover_workers() {
+  for (auto& w : workers_) w->start_probe(ProbePurpose::Discovery, "no answer at first contact");
+}
+
+void Pool::probe_due_workers() {
+  if (closed_) return;
+  const TimePoint t = now(thread_.loop());
+  for (auto& w : workers_)
+    if (w->health().claim_readmission_probe(t)) w->start_probe(ProbePurpose::Readmission, "");
 }
 
 void Pool::close() {

@@ -14,16 +14,20 @@
 #include "gateway/base/clock.h"
 #include "gateway/config/config.h"
 #include "gateway/upstream/balancer.h"
+#include "gateway/upstream/latency_tracker.h"
+#include "gateway/upstream/retry_budget.h"
 
 namespace fcgimux {
 
 class Exchange;
 class LoopThread;
 class Worker;
+class WorkerHealth;
 
 class Pool {
  public:
-  Pool(const PoolConfig& cfg, LoopThread& thread);
+  // |health| holds one shared WorkerHealth per configured worker, in order.
+  Pool(const PoolConfig& cfg, const std::vector<WorkerHealth*>& health, LoopThread& thread);
   ~Pool();
 
   struct DispatchResult {
@@ -38,6 +42,20 @@ class Pool {
   void on_capacity();
 
   void close();   // shutdown: closes connections and the timer
+  // Health changed somewhere (any thread): evicted workers give up what may
+  // move, and queued requests may go to workers that are back.
+  void on_health_changed();
+  // Starts the first-contact probes (one thread does this) and re-admission
+  // probes that are due.
+  void discover_workers();
+  void probe_due_workers();
+
+  // Time to first byte of a response, for early suspicion.
+  void record_first_byte(std::chrono::milliseconds d) { ttfb_.add(d); }
+  // How long a request may wait for its first byte before its worker is
+  // suspected: max(suspect_after, 10 × the pool's recent p99).
+  std::chrono::milliseconds suspect_after();
+  RetryBudget& retry_budget() { return retry_budget_; }
   const PoolConfig& config() const { return cfg_; }
   LoopThread& thread() { return thread_; }
   const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
@@ -57,6 +75,8 @@ class Pool {
   LoopThread& thread_;
   std::vector<std::unique_ptr<Worker>> workers_;
   Balancer balancer_;
+  LatencyTracker ttfb_;
+  RetryBudget retry_budget_;
   std::deque<Waiting> queue_;
   uv_timer_t queue_timer_{};
   bool closed_ = false;

@@ -90,9 +90,15 @@ int Server::run() {
   std::vector<std::vector<int>> fds;
   if (!open_listeners(threads, fds)) return 1;
 
-  shared_ = std::unique_ptr<SharedState>(new SharedState{config_, log_, access_log_.get(), {}, "fcgimux/0.1.0"});
+  shared_ = std::unique_ptr<SharedState>(new SharedState{config_, log_, access_log_.get(), {}, "fcgimux/0.1.0", {}, {}});
+  uint64_t seed = uint64_t(uv_hrtime());
+  for (const PoolConfig& p : config_.pools) {
+    auto& v = shared_->health[p.name];
+    for (const WorkerConfig& w : p.workers) v.push_back(std::make_unique<WorkerHealth>(p, w, ++seed * 0x9E3779B97F4A7C15ull));
+  }
   for (unsigned t = 0; t < threads; ++t)
     threads_.push_back(std::make_unique<LoopThread>(*shared_, t, std::move(fds[t])));
+  for (auto& t : threads_) shared_->threads.push_back(t.get());
 
   uv_signal_init(&main_loop_, &sigint_);
   uv_signal_init(&main_loop_, &sigterm_);

@@ -55,9 +55,8 @@ void UpstreamConnection::on_connect_cb(uv_connect_t* req, int status) {
 void UpstreamConnection::on_connect(int status) {
   uv_timer_stop(&timer_);
   if (status != 0) {
-    worker_.thread().log().warn("worker_connect_failed", "worker={} error={}", worker_.name(),
-                                uv_strerror(status));
-    fail(Error::WorkerVanished, FailureKind::ConnectRefused);
+    fail(Error::WorkerVanished, FailureKind::ConnectRefused,
+         fmt::format("connect failed: {}", uv_strerror(status)));
     return;
   }
   state_ = exchange_ ? State::Active : State::Idle;
@@ -65,6 +64,10 @@ void UpstreamConnection::on_connect(int status) {
   uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &UpstreamConnection::on_alloc_cb,
                 &UpstreamConnection::on_read_cb);
   if (exchange_) {
+    request_started_ = now(loop_);
+    suspect_at_ = request_started_ + worker_.pool().suspect_after();
+    suspected_ = false;
+    last_activity_ = request_started_;
     arm_response_timer();
     exchange_->on_upstream_ready();
   }
@@ -80,6 +83,10 @@ void UpstreamConnection::attach(Exchange* ex) {
   keep_conn_ = worker_.keeps_connections();
   if (state_ == State::Idle) {
     state_ = State::Active;
+    request_started_ = now(loop_);
+    suspect_at_ = request_started_ + worker_.pool().suspect_after();
+    suspected_ = false;
+    last_activity_ = request_started_;
     arm_response_timer();
     ex->on_upstream_ready();
   }
@@ -100,7 +107,7 @@ void UpstreamConnection::send(std::unique_ptr<WriteBatch> batch) {
                     unsigned(bufs.size()), &UpstreamConnection::on_write_cb);
   if (rc != 0) {
     // libuv will not call back: the batch dies here. The socket is broken.
-    fail(Error::WorkerVanished, FailureKind::Vanished);
+    fail(Error::WorkerVanished, FailureKind::Vanished, fmt::format("write failed: {}", uv_strerror(rc)));
     return;
   }
   batch.release();  // libuv holds it until on_write_cb
@@ -120,7 +127,7 @@ void UpstreamConnection::on_written(WriteBatch* b, int status) {
   if (status < 0) {
     // A write error (EPIPE, ECONNRESET): the worker is gone. Reading will
     // usually report it too; whichever comes first fails the attempt.
-    fail(Error::WorkerVanished, FailureKind::Vanished);
+    fail(Error::WorkerVanished, FailureKind::Vanished, fmt::format("write failed: {}", uv_strerror(status)));
     return;
   }
   if (exchange_) exchange_->on_upstream_drained();
@@ -147,7 +154,9 @@ void UpstreamConnection::on_read(ssize_t nread) {
       close();
       return;
     }
-    fail(Error::WorkerVanished, FailureKind::Vanished);
+    fail(Error::WorkerVanished, FailureKind::Vanished,
+         nread == UV_EOF ? std::string("connection closed mid-request")
+                         : fmt::format("connection lost mid-request: {}", uv_strerror(int(nread))));
     return;
   }
   last_activity_ = now(loop_);
@@ -157,14 +166,18 @@ void UpstreamConnection::on_read(ssize_t nread) {
   if (!r) {
     worker_.thread().log().warn("worker_protocol_error", "worker={} error={}", worker_.name(),
                                 fcgi::to_string(r.error()));
-    fail(Error::WorkerProtocol, FailureKind::Protocol);
+    fail(Error::WorkerProtocol, FailureKind::Protocol,
+         fmt::format("FastCGI protocol error: {}", fcgi::to_string(r.error())));
   }
 }
 
 void UpstreamConnection::on_stdout(uint16_t id, std::span<const std::byte> bytes) {
   if (state_ == State::Closing || exchange_ == nullptr || id != request_id_) return;  // finished id: dropped
   if (bytes.empty()) return;  // the end of STDOUT: END_REQUEST follows
-  got_response_bytes_ = true;
+  if (!got_response_bytes_) {
+    got_response_bytes_ = true;
+    worker_.pool().record_first_byte(now(loop_) - request_started_);
+  }
   exchange_->on_stdout(bytes);
 }
 
@@ -183,10 +196,11 @@ void UpstreamConnection::on_end_request(uint16_t id, uint32_t app_status, fcgi::
                        status == fcgi::ProtocolStatus::CantMpxConn;
   if (refused && !got_response_bytes_) {
     // The worker turned the request away before doing anything with it.
-    worker_.on_failure(FailureKind::Overloaded);
+    worker_.on_failure(FailureKind::Overloaded, fmt::format("END_REQUEST {}", fcgi::to_string(status)));
     worker_.on_request_done(this, /*ok=*/false, /*reusable=*/false);
+    close();
     ex->on_upstream_failed({Error::NoWorker, FailureKind::Overloaded, /*reached_worker=*/false,
-                            requests_served_ > 1});
+                            requests_served_ > 1, /*evicted=*/false});
     return;
   }
   // The parser lives as long as the connection, so a record still arriving
@@ -232,8 +246,67 @@ void UpstreamConnection::resume_reading() {
 }
 
 void UpstreamConnection::arm_response_timer() {
-  uv_timer_start(&timer_, &UpstreamConnection::on_timer_cb,
-                 uint64_t(worker_.pool_config().response_timeout.count()), 0);
+  // One timer, lazily re-armed (STYLE C6): it wakes at the earlier of the
+  // response deadline (last byte + response_timeout) and, while no byte has
+  // come yet, the early-suspicion point.
+  const TimePoint t = now(loop_);
+  TimePoint wake = last_activity_ + worker_.pool_config().response_timeout;
+  if (!got_response_bytes_ && !suspected_) wake = std::min(wake, suspect_at_);
+  const auto wait = wake > t ? wake - t : Millis(0);
+  uv_timer_start(&timer_, &UpstreamConnection::on_timer_cb, uint64_t(wait.count()), 0);
+}
+
+void UpstreamConnection::on_response_deadline() {
+  const TimePoint t = now(loop_);
+  const Millis response_timeout = worker_.pool_config().response_timeout;
+  if (t >= last_activity_ + response_timeout) {
+    worker_.thread().log().warn("worker_response_timeout", "worker={} after={}ms request_id={}",
+                                worker_.name(), response_timeout.count(), request_id_);
+    // A timeout alone does not tell a hung worker from a slow request: the
+    // request fails (504), and a probe decides about the worker.
+    Exchange* ex = std::exchange(exchange_, nullptr);
+    worker_.on_request_done(this, /*ok=*/false, /*reusable=*/false);
+    worker_.suspect(fmt::format("response timeout {}ms", response_timeout.count()));
+    if (ex)
+      ex->on_upstream_failed({Error::ResponseTimeout, FailureKind::ResponseTimeout,
+                              /*reached_worker=*/true, requests_served_ > 0, /*evicted=*/false});
+    close();
+    return;
+  }
+  if (!got_response_bytes_ && !suspected_ && t >= suspect_at_) {
+    suspected_ = true;
+    worker_.suspect(fmt::format("no response byte after {}ms (pool threshold {}ms)",
+                                (t - request_started_).count(), (suspect_at_ - request_started_).count()));
+  }
+  if (state_ == State::Active) arm_response_timer();
+}
+
+void UpstreamConnection::on_worker_evicted() {
+  switch (state_) {
+    case State::Idle:
+      close();
+      return;
+    case State::Connecting:
+      if (exchange_) abandon(/*reached_worker=*/false);  // never reached it: always moves
+      else close();
+      return;
+    case State::Active:
+      if (exchange_ && !got_response_bytes_ && exchange_->may_move_on_eviction()) abandon(true);
+      return;  // the rest keep their own deadline
+    case State::Closing:
+      return;
+  }
+}
+
+void UpstreamConnection::abandon(bool reached_worker) {
+  Exchange* ex = std::exchange(exchange_, nullptr);
+  // Closing the connection is the abort: a hung worker would not read an
+  // FCGI_ABORT_REQUEST anyway, and this request's id dies with the socket.
+  worker_.on_request_done(this, /*ok=*/false, /*reusable=*/false);
+  close();
+  if (ex)
+    ex->on_upstream_failed({Error::WorkerVanished, FailureKind::ProbeUnanswered, reached_worker,
+                            requests_served_ > 0, /*evicted=*/true});
 }
 
 void UpstreamConnection::on_timer_cb(uv_timer_t* t) {
@@ -245,26 +318,22 @@ void UpstreamConnection::on_timer_cb(uv_timer_t* t) {
 void UpstreamConnection::on_timer() {
   switch (state_) {
     case State::Connecting:
-      worker_.thread().log().warn("worker_connect_timeout", "worker={} after={}ms", worker_.name(),
-                                  worker_.pool_config().connect_timeout.count());
-      fail(Error::WorkerVanished, FailureKind::ConnectTimeout);
+      fail(Error::WorkerVanished, FailureKind::ConnectTimeout,
+           fmt::format("connect timeout {}ms", worker_.pool_config().connect_timeout.count()));
       return;
     case State::Idle:
       worker_.on_idle_closed(this, false);
       close();  // kept long enough
       return;
     case State::Active:
-      worker_.thread().log().warn("worker_response_timeout", "worker={} after={}ms request_id={}",
-                                  worker_.name(), worker_.pool_config().response_timeout.count(),
-                                  request_id_);
-      fail(Error::ResponseTimeout, FailureKind::ResponseTimeout);
+      on_response_deadline();
       return;
     case State::Closing:
       return;
   }
 }
 
-void UpstreamConnection::fail(Error e, FailureKind kind) {
+void UpstreamConnection::fail(Error e, FailureKind kind, std::string_view detail) {
   if (state_ == State::Closing) return;
   const bool was_connecting = state_ == State::Connecting;
   const bool reused = requests_served_ > 0;
@@ -273,10 +342,12 @@ void UpstreamConnection::fail(Error e, FailureKind kind) {
   // keep-alive race, not a worker fault: the worker closed it just before our
   // request arrived.
   const bool stale_keepalive = reused && !got_response_bytes_ && kind == FailureKind::Vanished;
-  if (!stale_keepalive) worker_.on_failure(kind);
+  if (!stale_keepalive) worker_.on_failure(kind, detail);
   if (ex) {
     worker_.on_request_done(this, /*ok=*/false, /*reusable=*/false);
-    ex->on_upstream_failed({e, kind, /*reached_worker=*/!was_connecting && wrote_request_bytes_, reused});
+    close();
+    ex->on_upstream_failed(
+        {e, kind, /*reached_worker=*/!was_connecting && wrote_request_bytes_, reused, /*evicted=*/false});
   }
   close();
 }

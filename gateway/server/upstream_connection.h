@@ -43,6 +43,11 @@ class UpstreamConnection : private fcgi::StreamHandler {
   void pause_reading();
   void resume_reading();
   void close();
+  // The worker was evicted: a request that never reached it moves at once;
+  // one whose exchange may be replayed (safe, nothing sent to the client,
+  // within the retry budget) is abandoned here and moves too; the rest keep
+  // their own deadline.
+  void on_worker_evicted();
 
   uint16_t request_id() const { return request_id_; }
   bool connected() const { return state_ != State::Connecting; }
@@ -67,8 +72,10 @@ class UpstreamConnection : private fcgi::StreamHandler {
   void on_read(ssize_t nread);
   void on_written(WriteBatch* b, int status);
   void on_timer();
-  void fail(Error e, FailureKind kind);
+  void fail(Error e, FailureKind kind, std::string_view detail);
+  void abandon(bool reached_worker);
   void arm_response_timer();
+  void on_response_deadline();
   void become_idle();
 
   static void on_connect_cb(uv_connect_t* req, int status);
@@ -98,6 +105,9 @@ class UpstreamConnection : private fcgi::StreamHandler {
   size_t write_backlog_ = 0;
   TimePoint last_activity_{};
   TimePoint idle_since_{};
+  TimePoint request_started_{};   // the current request was written
+  TimePoint suspect_at_{};        // early suspicion: no byte by then → probe the worker
+  bool suspected_ = false;
 };
 
 }  // namespace fcgimux

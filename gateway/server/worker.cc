@@ -1,6 +1,7 @@
 #include "gateway/server/worker.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "gateway/server/exchange.h"
 #include "gateway/server/loop_thread.h"
@@ -9,22 +10,43 @@
 
 namespace fcgimux {
 
-Worker::Worker(Pool& pool, const WorkerConfig& cfg, LoopThread& thread)
-    : pool_(pool),
-      cfg_(cfg),
-      thread_(thread),
-      health_({.disable_time = pool.config().disable_time,
-               .max_disable_time = pool.config().max_disable_time}) {}
+namespace {
+// "2s", "2.5s", "500ms": durations as people write them.
+std::string human(Millis d) {
+  if (d.count() >= 1000 && d.count() % 100 == 0)
+    return d.count() % 1000 == 0 ? fmt::format("{}s", d.count() / 1000)
+                                 : fmt::format("{:.1f}s", double(d.count()) / 1000.0);
+  return fmt::format("{}ms", d.count());
+}
+
+std::string ordinal(unsigned n) {
+  const char* suffix = "th";
+  if (n % 100 < 11 || n % 100 > 13) {
+    if (n % 10 == 1) suffix = "st";
+    else if (n % 10 == 2) suffix = "nd";
+    else if (n % 10 == 3) suffix = "rd";
+  }
+  return fmt::format("{}{}", n, suffix);
+}
+}  // namespace
+
+Worker::Worker(Pool& pool, const WorkerConfig& cfg, WorkerHealth& health, LoopThread& thread)
+    : pool_(pool), cfg_(cfg), health_(health), thread_(thread) {}
 
 Worker::~Worker() = default;
 
 const PoolConfig& Worker::pool_config() const { return pool_.config(); }
 
-bool Worker::admits_new_work(TimePoint now) const { return health_.admits_new_work(now); }
-
 bool Worker::has_capacity() const {
+  // max_conns caps our requests in flight on the worker, all threads together.
   const unsigned cap = pool_.config().max_conns;
-  return cap == 0 || in_flight_ < cap;
+  return cap == 0 || health_.in_flight() < int(cap);
+}
+
+unsigned Worker::effective_weight(TimePoint now) const {
+  // Weights are scaled by 10 so that slow start's 10% of weight 1 is still 1.
+  const double f = health_.weight_factor(now);
+  return unsigned(std::max<long long>(1, std::llround(double(cfg_.weight) * 10.0 * f)));
 }
 
 bool Worker::assign(Exchange* ex) {
@@ -35,6 +57,7 @@ bool Worker::assign(Exchange* ex) {
     idle_.pop_back();
     if (!c->idle()) continue;  // closing
     ++in_flight_;
+    health_.add_in_flight(1);
     ex->on_upstream_assigned(c, this);
     c->attach(ex);
     return true;
@@ -44,21 +67,31 @@ bool Worker::assign(Exchange* ex) {
   conns_.push_front(std::move(conn));
   c->self_ = conns_.begin();
   if (!c->connect()) {
-    on_failure(FailureKind::ConnectRefused);
+    on_failure(FailureKind::ConnectRefused, "connect failed");
     return false;  // connect() closed it; on_connection_closed frees it
   }
   ++in_flight_;
+  health_.add_in_flight(1);
   ex->on_upstream_assigned(c, this);
   c->attach(ex);
   return true;
 }
 
 void Worker::on_request_done(UpstreamConnection* c, bool ok, bool reusable) {
-  if (in_flight_ > 0) --in_flight_;
-  if (ok) health_.on_success();
+  if (in_flight_ > 0) {
+    --in_flight_;
+    health_.add_in_flight(-1);
+  }
+  if (ok) {
+    auto t = health_.on_success(now(thread_.loop()));
+    if (t.changed()) {
+      log_transition(t, "one of our requests completed");
+      thread_.notify_health_changed();
+    }
+  }
   const PoolConfig& pc = pool_.config();
   if (reusable && keeps_connections_ && c->keep_conn() && !thread_.stopping() &&
-      idle_.size() < pc.max_idle_conns) {
+      idle_.size() < pc.max_idle_conns && admits_new_work(now(thread_.loop()))) {
     idle_.push_back(c);
   } else {
     c->close();
@@ -72,20 +105,160 @@ void Worker::on_idle_closed(UpstreamConnection* c, bool soon_after_response) {
       ++closes_after_response_ >= 2) {
     keeps_connections_ = false;
     thread_.log().info("worker_no_keepalive", "worker={} reason={}", name(),
-                       "closes connections after each response despite FCGI_KEEP_CONN");
+                       q("closes connections after each response despite FCGI_KEEP_CONN"));
   }
 }
 
-void Worker::on_failure(FailureKind kind) {
-  const TimePoint t = now(thread_.loop());
-  const bool was_admitted = health_.admits_new_work(t);
-  const auto d = health_.on_failure(kind, t);
-  if (was_admitted) {
-    thread_.log().warn("worker_disabled", "worker={} for={}ms reason={} failures={}", name(),
-                       d.count(), to_string(kind), health_.consecutive_failures());
+void Worker::on_failure(FailureKind kind, std::string_view detail) {
+  const auto t = health_.on_failure(kind, now(thread_.loop()));
+  if (t.changed()) {
+    log_transition(t, detail);
+    thread_.notify_health_changed();
   }
   // A worker that failed is not kept warm: its idle connections are suspect.
   close_idle();
+}
+
+void Worker::suspect(std::string reason) {
+  if (thread_.stopping()) return;
+  if (!health_.on_suspect(now(thread_.loop()))) return;  // a probe runs already, or it is out
+  thread_.log().info("worker_suspect", "worker={} reason={}", name(), q(reason));
+  start_probe(ProbePurpose::Suspicion, std::move(reason));
+}
+
+void Worker::start_probe(ProbePurpose purpose, std::string reason) {
+  probing_ = true;
+  probe_purpose_ = purpose;
+  probe_reason_ = std::move(reason);
+  probe_started_ = now(thread_.loop());
+  probe_second_phase_ = false;
+  const ProbeKind kind = health_.probe_kind();
+  const Millis timeout = pool_.config().probe_timeout;
+  // A worker not known yet is asked FCGI_GET_VALUES for half the budget, and
+  // sent a probe request for the other half if it stays silent.
+  const ProbeKind mode = kind == ProbeKind::Unknown ? ProbeKind::GetValues : kind;
+  const Millis budget = kind == ProbeKind::Unknown ? std::max(Millis(1), timeout / 2) : timeout;
+  auto p = std::make_unique<Probe>(*this, thread_.loop(), mode, budget);
+  Probe* raw = p.get();
+  probes_.push_front(std::move(p));
+  raw->self_ = probes_.begin();
+  raw->start();
+}
+
+void Worker::on_probe_done(Probe* p, const ProbeResult& r) {
+  if (!probing_ || thread_.stopping()) return;
+  const TimePoint t = now(thread_.loop());
+  if (!r.answered && !r.connect_failed && p->mode() == ProbeKind::GetValues && !probe_second_phase_ &&
+      health_.probe_kind() == ProbeKind::Unknown) {
+    // Silence to GET_VALUES proves nothing yet (uWSGI never answers it,
+    // libfcgi only once a request follows): ask with a request.
+    probe_second_phase_ = true;
+    const Millis left = std::max(Millis(1), pool_.config().probe_timeout - (t - probe_started_));
+    auto next = std::make_unique<Probe>(*this, thread_.loop(), ProbeKind::Request, left);
+    Probe* raw = next.get();
+    probes_.push_front(std::move(next));
+    raw->self_ = probes_.begin();
+    raw->start();
+    return;
+  }
+  if (r.answered) {
+    if (p->mode() == ProbeKind::GetValues) {
+      health_.learn_capacity(r.max_conns.value_or(0), r.mpxs_conns);
+      if (health_.probe_kind() != ProbeKind::GetValues) {
+        health_.learn_probe_kind(ProbeKind::GetValues);
+        thread_.log().info("worker_probe_kind", "worker={} kind={} max_conns={} mpxs_conns={}", name(),
+                           to_string(ProbeKind::GetValues), r.max_conns.value_or(0),
+                           r.mpxs_conns.value_or(false) ? 1 : 0);
+      }
+    } else if (health_.probe_kind() == ProbeKind::Unknown) {
+      health_.learn_probe_kind(ProbeKind::Request);
+      thread_.log().info("worker_probe_kind", "worker={} kind={} probe_path={}", name(),
+                         to_string(ProbeKind::Request), q(pool_.config().probe_path));
+    }
+  }
+  probing_ = false;
+  apply_probe(r);
+}
+
+void Worker::apply_probe(const ProbeResult& r) {
+  const TimePoint t = now(thread_.loop());
+  const Millis took = t - probe_started_;
+  const std::string heard =
+      r.answered ? fmt::format("probe answered in {}", human(took))
+      : r.connect_failed ? fmt::format("probe could not connect ({})", human(took))
+                         : fmt::format("probe unanswered in {}", human(took));
+  switch (probe_purpose_) {
+    case ProbePurpose::Discovery:
+      if (r.answered) return;
+      if (r.connect_failed) {
+        on_failure(FailureKind::ConnectRefused, "no connection at first contact");
+        return;
+      }
+      if (!health_.on_suspect(t)) return;
+      [[fallthrough]];
+    case ProbePurpose::Suspicion:
+    case ProbePurpose::Readmission: {
+      bool full = false;
+      const auto tr = health_.on_probe_result(r.answered ? ProbeOutcome::Answered : ProbeOutcome::Unanswered,
+                                              t, full);
+      const std::string cause = probe_reason_.empty() ? heard : fmt::format("{}, {}", probe_reason_, heard);
+      if (tr.changed()) {
+        log_transition(tr, cause);
+        thread_.notify_health_changed();
+      }
+      return;
+    }
+  }
+}
+
+void Worker::on_probe_closed(Probe* p) {
+  probes_.erase(p->self_);  // frees |p|: this was its last close callback
+}
+
+void Worker::log_transition(const HealthTransition& t, std::string_view cause) {
+  Logger& log = thread_.log();
+  if (t.evicted()) {
+    const std::string msg = fmt::format("worker {} evicted for {}: {}, {} consecutive failure", name(),
+                                        human(t.disabled_for), cause, ordinal(t.consecutive_failures));
+    log.warn("worker_evicted", "worker={} for={}ms failures={} msg={}", name(), t.disabled_for.count(),
+             t.consecutive_failures, q(msg));
+    return;
+  }
+  switch (t.to) {
+    case HealthState::Healthy:
+      if (t.from == HealthState::Probing) {
+        log.info("worker_readmitted", "worker={} msg={}", name(),
+                 q(fmt::format("worker {} re-admitted: {}", name(), cause)));
+      } else if (t.from == HealthState::Suspect) {
+        log.info("worker_kept", "worker={} msg={}", name(),
+                 q(fmt::format("worker {} stays in: {}", name(), cause)));
+      } else {
+        log.debug("worker_healthy", "worker={} from={} msg={}", name(), to_string(t.from), q(cause));
+      }
+      return;
+    case HealthState::Full:
+      log.info("worker_full", "worker={} in_flight={} capacity={} msg={}", name(), health_.in_flight(),
+               health_.capacity(),
+               q(fmt::format("worker {} is full, not hung: {}; no new work until one of ours completes",
+                             name(), cause)));
+      return;
+    case HealthState::Suspect:
+    case HealthState::Disabled:
+    case HealthState::Probing:
+    case HealthState::Draining:
+      log.info("worker_state", "worker={} from={} to={} msg={}", name(), to_string(t.from), to_string(t.to),
+               q(cause));
+      return;
+  }
+}
+
+void Worker::on_evicted() {
+  close_idle();
+  // Collect first: each connection may fail its exchange, which may retry
+  // on another worker and so reshape this list.
+  std::vector<UpstreamConnection*> all;
+  for (auto& c : conns_) all.push_back(c.get());
+  for (UpstreamConnection* c : all) c->on_worker_evicted();
 }
 
 void Worker::on_connection_closed(UpstreamConnection* c) {
@@ -103,6 +276,9 @@ void Worker::close_all() {
   std::vector<UpstreamConnection*> all;
   for (auto& c : conns_) all.push_back(c.get());
   for (UpstreamConnection* c : all) c->close();
+  std::vector<Probe*> probes;
+  for (auto& p : probes_) probes.push_back(p.get());
+  for (Probe* p : probes) p->close();
 }
 
 }  // namespace fcgimux

@@ -1,5 +1,6 @@
 // One FastCGI worker as seen by one loop thread: its upstream connections
-// (busy and idle), its load and its health.
+// (busy and idle), its probes, and a reference to its health, which all
+// threads share.
 #pragma once
 
 #include <list>
@@ -7,8 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "gateway/base/clock.h"
 #include "gateway/config/config.h"
-#include "gateway/upstream/health_tracker.h"
+#include "gateway/server/probe.h"
+#include "gateway/server/worker_health.h"
 
 namespace fcgimux {
 
@@ -17,29 +20,48 @@ class LoopThread;
 class Pool;
 class UpstreamConnection;
 
+// Why a probe runs; decides what its result means.
+enum class ProbePurpose {
+  Discovery,    // first contact: learn how the worker answers probes, and its capacity
+  Suspicion,    // a request timed out or is suspiciously late: hung, or only slow?
+  Readmission,  // the disable time is over: back in only if it answers
+};
+
 class Worker {
  public:
-  Worker(Pool& pool, const WorkerConfig& cfg, LoopThread& thread);
+  Worker(Pool& pool, const WorkerConfig& cfg, WorkerHealth& health, LoopThread& thread);
   ~Worker();
 
   // Gives |ex| a connection: an idle kept-alive one, else a new one. Returns
   // false when a new connection could not even be started.
   bool assign(Exchange* ex);
-  // The request on |c| ended. |reusable|: the connection is at a record
-  // boundary with nothing outstanding and the worker kept it open.
+  // The request on |c| ended. |ok|: without a worker fault. |reusable|: the
+  // worker kept the connection open and nothing of ours is outstanding on it.
   void on_request_done(UpstreamConnection* c, bool ok, bool reusable);
   // A kept-alive connection was closed by the worker while idle.
   void on_idle_closed(UpstreamConnection* c, bool soon_after_response);
-  // A fault attributable to the worker (connect refused, timeout, protocol...).
-  void on_failure(FailureKind kind);
+  // A fault that proves the worker unusable (connect refused or timed out,
+  // protocol error, reset mid-response, FCGI_OVERLOADED).
+  void on_failure(FailureKind kind, std::string_view detail);
+  // A request is late: |reason| says how ("response timeout 30s", "no
+  // response byte after 340ms, 10x the pool's p99"). Starts a probe unless
+  // one runs already.
+  void suspect(std::string reason);
+  // Starts a probe for |purpose| (the health state was claimed by the caller).
+  void start_probe(ProbePurpose purpose, std::string reason);
+  void on_probe_done(Probe* p, const ProbeResult& r);
+  void on_probe_closed(Probe* p);
+  // The worker was evicted (by any thread): move what may move.
+  void on_evicted();
   // Called from the connection's last close callback: frees it.
   void on_connection_closed(UpstreamConnection* c);
-  // Closes every connection (shutdown).
   void close_all();
   void close_idle();
 
-  bool admits_new_work(TimePoint now) const;
+  bool admits_new_work(TimePoint now) const { return health_.admits_new_work(now); }
   bool has_capacity() const;
+  // The balancer's weight: the configured one, scaled down during slow start.
+  unsigned effective_weight(TimePoint now) const;
   unsigned in_flight() const { return in_flight_; }
   unsigned weight() const { return cfg_.weight; }
   const std::string& name() const { return cfg_.address.text; }
@@ -47,18 +69,29 @@ class Worker {
   const PoolConfig& pool_config() const;
   Pool& pool() { return pool_; }
   LoopThread& thread() { return thread_; }
+  WorkerHealth& health() const { return health_; }
   bool keeps_connections() const { return keeps_connections_; }
   size_t open_connections() const { return conns_.size(); }
-  TimePoint disabled_until() const { return health_.disabled_until(); }
 
  private:
+  void log_transition(const HealthTransition& t, std::string_view cause);
+  void apply_probe(const ProbeResult& r);
+
   Pool& pool_;
   const WorkerConfig& cfg_;
+  WorkerHealth& health_;  // shared by all threads; owned by the Server
   LoopThread& thread_;
-  HealthTracker health_;
   std::list<std::unique_ptr<UpstreamConnection>> conns_;  // all, busy and idle
   std::vector<UpstreamConnection*> idle_;                 // most recently used last
+  std::list<std::unique_ptr<Probe>> probes_;
   unsigned in_flight_ = 0;
+  // The probe run in progress on this thread: its purpose, why it started,
+  // and (for an Unknown worker) whether the GET_VALUES phase already failed.
+  bool probing_ = false;
+  ProbePurpose probe_purpose_ = ProbePurpose::Discovery;
+  std::string probe_reason_;
+  TimePoint probe_started_{};
+  bool probe_second_phase_ = false;
   // Learned: workers such as uWSGI close after every response whatever
   // FCGI_KEEP_CONN says. After two such closes we stop asking for keep-alive,
   // so a request is never sent on a connection the worker is about to close.

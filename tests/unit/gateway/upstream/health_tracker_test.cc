@@ -5,34 +5,159 @@
 using namespace fcgimux;
 using namespace std::chrono_literals;
 
+namespace {
+HealthConfig no_jitter(std::chrono::milliseconds d = 1s, std::chrono::milliseconds max = 4s) {
+  return {.disable_time = d, .max_disable_time = max, .jitter = 0.0, .slow_start = 0ms,
+          .suspicion_cooldown = 500ms};
+}
+}  // namespace
+
 TEST_CASE("disable time doubles per consecutive failure, capped, reset by success", "[health]") {
-  HealthTracker h{{.disable_time = 1s, .max_disable_time = 4s}};
+  HealthTracker h{no_jitter()};
   TimePoint t{};
   CHECK(h.admits_new_work(t));
-  auto fail = [&] { return h.on_failure(FailureKind::ConnectRefused, t); };
-  CHECK(fail() == 1s);
+  auto fail_and_reprobe = [&] {
+    auto tr = h.on_failure(FailureKind::ConnectRefused, t);
+    return tr.disabled_for;
+  };
+  CHECK(fail_and_reprobe() == 1s);
+  CHECK(h.state() == HealthState::Disabled);
   CHECK_FALSE(h.admits_new_work(t + 999ms));
-  CHECK(h.admits_new_work(t + 1000ms));
-  t += 1s;
-  CHECK(fail() == 2s);
-  t += 2s;
-  CHECK(fail() == 4s);
-  t += 4s;
-  CHECK(fail() == 4s);  // capped
-  CHECK(h.consecutive_failures() == 4);
-  SECTION("one success resets the ladder") {
+  CHECK_FALSE(h.probe_due(t + 999ms));
+  CHECK(h.probe_due(t + 1000ms));
+  SECTION("re-admission only through a probe, whose failure climbs the ladder") {
+    t += 1s;
+    h.on_probe_started(t);
+    CHECK(h.state() == HealthState::Probing);
+    CHECK_FALSE(h.admits_new_work(t));
+    auto tr = h.on_probe_result(ProbeOutcome::Unanswered, false, t);
+    CHECK(tr.evicted());
+    CHECK(tr.disabled_for == 2s);
+    t += 2s;
+    h.on_probe_started(t);
+    CHECK(h.on_probe_result(ProbeOutcome::Unanswered, false, t).disabled_for == 4s);
     t += 4s;
-    h.on_success();
-    CHECK(h.consecutive_failures() == 0);
-    CHECK(fail() == 1s);
+    h.on_probe_started(t);
+    CHECK(h.on_probe_result(ProbeOutcome::Unanswered, false, t).disabled_for == 4s);  // capped
+    CHECK(h.consecutive_failures() == 4);
+    t += 4s;
+    h.on_probe_started(t);
+    auto back = h.on_probe_result(ProbeOutcome::Answered, false, t);
+    CHECK(back.from == HealthState::Probing);
+    CHECK(back.to == HealthState::Healthy);
+    CHECK(h.admits_new_work(t));
+    SECTION("a success resets the ladder") {
+      h.on_success(t);
+      CHECK(h.consecutive_failures() == 0);
+      CHECK(h.on_failure(FailureKind::Vanished, t).disabled_for == 1s);
+    }
+    SECTION("without a success in between, the next failure keeps climbing") {
+      CHECK(h.on_failure(FailureKind::Vanished, t).disabled_for == 4s);
+    }
   }
 }
 
-TEST_CASE("failures reported while already disabled do not climb the ladder", "[health]") {
-  HealthTracker h{{.disable_time = 1s, .max_disable_time = 60s}};
+TEST_CASE("failures reported while already disabled are the same fault", "[health]") {
+  HealthTracker h{no_jitter(1s, 60s)};
   TimePoint t{};
-  CHECK(h.on_failure(FailureKind::Vanished, t) == 1s);
-  CHECK(h.on_failure(FailureKind::Vanished, t + 10ms) == 990ms);
+  CHECK(h.on_failure(FailureKind::Vanished, t).evicted());
+  auto again = h.on_failure(FailureKind::Vanished, t + 10ms);
+  CHECK_FALSE(again.changed());
   CHECK(h.consecutive_failures() == 1);
   CHECK(h.disabled_until() == t + 1s);
+}
+
+TEST_CASE("jitter keeps disable times within their bounds and varies them", "[health]") {
+  HealthConfig cfg = no_jitter(1000ms, 60s);
+  cfg.jitter = 0.2;
+  bool varied = false;
+  std::chrono::milliseconds first{};
+  for (uint64_t seed = 1; seed <= 200; ++seed) {
+    HealthTracker h{cfg, seed};
+    auto d = h.on_failure(FailureKind::ConnectRefused, TimePoint{}).disabled_for;
+    CHECK(d >= 800ms);
+    CHECK(d <= 1200ms);
+    if (seed == 1) first = d;
+    varied = varied || d != first;
+    // The k-th failure stays within the jittered band of its own step.
+    TimePoint t = TimePoint{} + d;
+    h.on_probe_started(t);
+    auto d2 = h.on_probe_result(ProbeOutcome::Unanswered, false, t).disabled_for;
+    CHECK(d2 >= 1600ms);
+    CHECK(d2 <= 2400ms);
+  }
+  CHECK(varied);
+}
+
+TEST_CASE("probe decisions: hung, slow, saturated", "[health][probe]") {
+  HealthTracker h{no_jitter()};
+  TimePoint t{};
+  REQUIRE(h.on_suspect(t));
+  CHECK(h.state() == HealthState::Suspect);
+  CHECK_FALSE(h.admits_new_work(t));  // no new work while the probe runs
+  CHECK_FALSE(h.on_suspect(t));       // one probe at a time
+
+  SECTION("hung: the probe goes unanswered -> evicted") {
+    auto tr = h.on_probe_result(ProbeOutcome::Unanswered, /*full=*/false, t + 500ms);
+    CHECK(tr.evicted());
+    CHECK(tr.consecutive_failures == 1);
+    CHECK(h.disabled_until() == t + 500ms + 1s);
+  }
+  SECTION("slow: the probe is answered -> stays in, nothing counted") {
+    auto tr = h.on_probe_result(ProbeOutcome::Answered, false, t + 3ms);
+    CHECK(tr.to == HealthState::Healthy);
+    CHECK(h.consecutive_failures() == 0);
+    CHECK(h.admits_new_work(t + 3ms));
+    // The same slow view does not get the worker probed again at once.
+    CHECK_FALSE(h.on_suspect(t + 100ms));
+    CHECK(h.on_suspect(t + 3ms + 500ms));
+  }
+  SECTION("saturated: unanswered while our requests fill its capacity -> full, not failed") {
+    auto tr = h.on_probe_result(ProbeOutcome::Unanswered, /*full=*/true, t + 500ms);
+    CHECK(tr.to == HealthState::Full);
+    CHECK(h.consecutive_failures() == 0);
+    CHECK_FALSE(h.admits_new_work(t + 600ms));
+    auto freed = h.on_success(t + 700ms);  // one of ours completed
+    CHECK(freed.from == HealthState::Full);
+    CHECK(freed.to == HealthState::Healthy);
+    CHECK(h.admits_new_work(t + 700ms));
+  }
+  SECTION("a hard failure during the probe evicts at once; the late probe result changes nothing") {
+    CHECK(h.on_failure(FailureKind::Vanished, t + 10ms).evicted());
+    CHECK_FALSE(h.on_probe_result(ProbeOutcome::Answered, false, t + 20ms).changed());
+    CHECK(h.state() == HealthState::Disabled);
+  }
+}
+
+TEST_CASE("slow start ramps a re-admitted worker's weight from 10% to 100%", "[health][slow-start]") {
+  HealthConfig cfg = no_jitter();
+  cfg.slow_start = 10s;
+  HealthTracker h{cfg};
+  TimePoint t{};
+  CHECK(h.weight_factor(t) == 1.0);  // never evicted: full weight
+  h.on_failure(FailureKind::ConnectRefused, t);
+  t += 1s;
+  h.on_probe_started(t);
+  h.on_probe_result(ProbeOutcome::Answered, false, t);
+  CHECK(h.weight_factor(t) == Approx(0.1));
+  CHECK(h.weight_factor(t + 5s) == Approx(0.55));
+  CHECK(h.weight_factor(t + 10s) == 1.0);
+  CHECK(h.weight_factor(t + 60s) == 1.0);
+}
+
+TEST_CASE("draining takes a worker out whatever its health, and back", "[health]") {
+  HealthTracker h{no_jitter()};
+  TimePoint t{};
+  CHECK(h.set_draining(true, t).to == HealthState::Draining);
+  CHECK_FALSE(h.admits_new_work(t));
+  CHECK_FALSE(h.on_suspect(t));
+  CHECK_FALSE(h.on_failure(FailureKind::Vanished, t).changed());
+  CHECK(h.set_draining(false, t).to == HealthState::Healthy);
+  CHECK(h.admits_new_work(t));
+  SECTION("a worker drained while disabled comes back through a probe") {
+    h.on_failure(FailureKind::ConnectRefused, t);
+    h.set_draining(true, t);
+    CHECK(h.set_draining(false, t + 5s).to == HealthState::Disabled);
+    CHECK(h.probe_due(t + 5s));
+  }
 }

@@ -1,0 +1,99 @@
+#include "gateway/server/worker_health.h"
+
+namespace fcgimux {
+
+std::string_view to_string(ProbeKind k) {
+  switch (k) {
+    case ProbeKind::Unknown: return "unknown";
+    case ProbeKind::GetValues: return "get_values";
+    case ProbeKind::Request: return "request";
+  }
+  return "unknown";
+}
+
+WorkerHealth::WorkerHealth(const PoolConfig& pool, const WorkerConfig& worker, uint64_t seed)
+    : name_(worker.address.text),
+      configured_capacity_(pool.max_conns),
+      tracker_({.disable_time = pool.disable_time,
+                .max_disable_time = pool.max_disable_time,
+                .jitter = 0.1,
+                .slow_start = pool.slow_start,
+                .suspicion_cooldown = pool.probe_timeout},
+               seed) {}
+
+bool WorkerHealth::admits_new_work(TimePoint now) {
+  std::lock_guard lock(mu_);
+  return tracker_.admits_new_work(now);
+}
+
+double WorkerHealth::weight_factor(TimePoint now) {
+  std::lock_guard lock(mu_);
+  return tracker_.weight_factor(now);
+}
+
+HealthState WorkerHealth::state() {
+  std::lock_guard lock(mu_);
+  return tracker_.state();
+}
+
+TimePoint WorkerHealth::next_probe_at() {
+  std::lock_guard lock(mu_);
+  return tracker_.next_probe_at();
+}
+
+unsigned WorkerHealth::consecutive_failures() {
+  std::lock_guard lock(mu_);
+  return tracker_.consecutive_failures();
+}
+
+HealthTransition WorkerHealth::on_failure(FailureKind kind, TimePoint now) {
+  std::lock_guard lock(mu_);
+  return tracker_.on_failure(kind, now);
+}
+
+bool WorkerHealth::on_suspect(TimePoint now) {
+  std::lock_guard lock(mu_);
+  return tracker_.on_suspect(now);
+}
+
+bool WorkerHealth::claim_readmission_probe(TimePoint now) {
+  std::lock_guard lock(mu_);
+  if (!tracker_.probe_due(now)) return false;
+  tracker_.on_probe_started(now);
+  return true;
+}
+
+HealthTransition WorkerHealth::on_probe_result(ProbeOutcome outcome, TimePoint now, bool& was_full) {
+  std::lock_guard lock(mu_);
+  const unsigned cap = configured_capacity_ ? configured_capacity_ : learned_capacity_;
+  was_full = cap > 0 && in_flight() >= int(cap);
+  return tracker_.on_probe_result(outcome, was_full, now);
+}
+
+HealthTransition WorkerHealth::on_success(TimePoint now) {
+  std::lock_guard lock(mu_);
+  return tracker_.on_success(now);
+}
+
+unsigned WorkerHealth::capacity() {
+  std::lock_guard lock(mu_);
+  return configured_capacity_ ? configured_capacity_ : learned_capacity_;
+}
+
+void WorkerHealth::learn_capacity(unsigned max_conns, std::optional<bool> mpxs) {
+  std::lock_guard lock(mu_);
+  if (max_conns > 0) learned_capacity_ = max_conns;
+  if (mpxs) mpxs_ = mpxs;
+}
+
+ProbeKind WorkerHealth::probe_kind() {
+  std::lock_guard lock(mu_);
+  return probe_kind_;
+}
+
+void WorkerHealth::learn_probe_kind(ProbeKind k) {
+  std::lock_guard lock(mu_);
+  probe_kind_ = k;
+}
+
+}  // namespace fcgimux

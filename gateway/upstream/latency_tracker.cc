@@ -1,0 +1,47 @@
+#include "gateway/upstream/latency_tracker.h"
+
+#include <algorithm>
+
+namespace fcgimux {
+
+namespace {
+// p99 is recomputed after this many new samples: cheap enough per request,
+// fresh enough for a signal that only needs the right order of magnitude.
+constexpr size_t kRecomputeEvery = 32;
+}  // namespace
+
+LatencyTracker::LatencyTracker(size_t capacity, size_t min_samples)
+    : capacity_(std::max<size_t>(capacity, 1)), min_samples_(min_samples) {
+  samples_.reserve(capacity_);
+}
+
+void LatencyTracker::add(std::chrono::milliseconds sample) {
+  if (samples_.size() < capacity_) {
+    samples_.push_back(sample);
+  } else {
+    samples_[next_] = sample;
+    next_ = (next_ + 1) % capacity_;
+  }
+  ++added_since_sort_;
+}
+
+std::optional<std::chrono::milliseconds> LatencyTracker::p99() {
+  if (samples_.size() < min_samples_) return std::nullopt;
+  if (!cached_p99_ || added_since_sort_ >= kRecomputeEvery) {
+    std::vector<std::chrono::milliseconds> v = samples_;
+    const size_t k = std::min(v.size() - 1, (v.size() * 99 + 99) / 100 - 1);
+    std::nth_element(v.begin(), v.begin() + ptrdiff_t(k), v.end());
+    cached_p99_ = v[k];
+    added_since_sort_ = 0;
+  }
+  return cached_p99_;
+}
+
+std::chrono::milliseconds LatencyTracker::suspect_after(std::chrono::milliseconds floor, unsigned multiple,
+                                                        std::chrono::milliseconds fallback) {
+  auto p = p99();
+  if (!p) return std::max(floor, fallback);
+  return std::max(floor, *p * multiple);
+}
+
+}  // namespace fcgimux
