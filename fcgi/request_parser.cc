@@ -68,10 +68,13 @@ struct RequestParser::Visitor final : RecordVisitor {
       case Body::Params: {
         // §3.4: a pair may straddle PARAMS records; the decoder keeps the
         // partial pair of each id between records.
+        // Pairs completed before an error in this piece are reported before
+        // it: fed one byte at a time they would have been, and the events
+        // must not depend on how the stream was split.
         Pairs pairs;
-        if (auto r = p.open_params_.at(id).feed(piece, pairs); !r) return r;
+        auto r = p.open_params_.at(id).feed(piece, pairs);
         for (auto& [name, value] : pairs) h.on_param(id, std::move(name), std::move(value));
-        return {};
+        return r;
       }
       case Body::Stdin: h.on_stdin(id, piece); return {};
       case Body::Data: h.on_data(id, piece); return {};

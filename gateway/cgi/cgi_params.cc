@@ -247,10 +247,12 @@ Result<CgiParams> build_cgi_params(const CgiInput& in) {
   }
 
   // Route params last; they replace variables of the same name.
-  for (const auto& [name, value] : route.params) {
-    p.erase(std::remove_if(p.begin(), p.end(), [&](const auto& kv) { return kv.first == name; }),
+  // (Not a structured binding: clang 14 cannot capture one in a lambda.)
+  for (const auto& param : route.params) {
+    p.erase(std::remove_if(p.begin(), p.end(),
+                           [&](const auto& kv) { return kv.first == param.first; }),
             p.end());
-    p.emplace_back(name, value);
+    p.emplace_back(param.first, param.second);
   }
 
   // Never a NUL: FastCGI would pass it on and C applications would truncate.

@@ -120,3 +120,22 @@ TEST_CASE("a request id can be reused once its params have ended", "[fcgi][reque
   CHECK_FALSE(e.error);
   CHECK(e.list.size() == 6);
 }
+
+TEST_CASE("pairs before a PairTooLong in the same piece are reported for any split",
+          "[fcgi][request_parser]") {
+  // Found by fcgi_request_parser_fuzz: fed whole, the pair completed before
+  // the over-long length was dropped with the error; fed in pieces, it was
+  // reported. The events must not depend on the split.
+  const std::string w = record(RecordType::BeginRequest, 1, begin_body(1, 0)) +
+                        record(RecordType::Params, 1, pair("A", "1") + pair(std::string(100, 'B'), "2"));
+  auto parse = [&](const std::vector<size_t>& cuts) {
+    return parse_pieces<RequestParser, RecordingRequestHandler>(w, cuts, RequestParser(64, 64));
+  };
+  const Events whole = parse({});
+  CHECK(whole.list == std::vector<std::string>{"begin 1 role=1 flags=0", "param 1 A=1"});
+  CHECK(whole.error == ParseError::PairTooLong);
+  for (size_t i = 1; i < w.size(); ++i) {
+    CAPTURE(i);
+    CHECK(parse({i}) == whole);
+  }
+}
