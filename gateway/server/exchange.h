@@ -73,6 +73,8 @@ class Exchange : public Reapable {
   // the body still at hand, within the pool's retry budget); the caller then
   // abandons the attempt and reports it with UpstreamFailure::evicted.
   bool may_move_on_eviction();
+  // GET, HEAD, OPTIONS: may be sent again if an attempt died unanswered.
+  bool is_safe_method() const;
 
   bool request_complete() const { return request_complete_; }
   // balance = "sticky": requests from one client address go to one worker.
@@ -92,7 +94,6 @@ class Exchange : public Reapable {
   void log_access(int status, std::string_view error);
   void detach_upstream();
   bool can_retry(const UpstreamFailure& f) const;
-  bool is_safe_method() const;
 
   HttpConnection* conn_;             // not owned; null after on_client_gone
   RequestHead head_;

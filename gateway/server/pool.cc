@@ -122,8 +122,9 @@ void Pool::on_queue_timer() {
 }
 
 std::chrono::milliseconds Pool::suspect_after() {
-  return ttfb_.suspect_after(cfg_.suspect_after, kSuspectMultiple,
-                             std::min(cfg_.response_timeout, cfg_.suspect_after * kSuspectMultiple));
+  // Until the pool has a latency history there is no "far longer than
+  // usual": only response_timeout applies.
+  return ttfb_.suspect_after(cfg_.suspect_after, kSuspectMultiple, cfg_.response_timeout);
 }
 
 void Pool::on_health_changed() {

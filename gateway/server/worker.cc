@@ -52,7 +52,7 @@ unsigned Worker::effective_weight(TimePoint now) const {
 bool Worker::assign(Exchange* ex) {
   // Reuse the most recently used idle connection: it is the one least likely
   // to have been closed by the worker's own idle timeout.
-  while (!idle_.empty()) {
+  while (!idle_.empty() && (keepalive_proven_ || ex->is_safe_method())) {
     UpstreamConnection* c = idle_.back();
     idle_.pop_back();
     if (!c->idle()) continue;  // closing
@@ -83,6 +83,7 @@ void Worker::on_request_done(UpstreamConnection* c, bool ok, bool reusable) {
     health_.add_in_flight(-1);
   }
   if (ok) {
+    if (c->requests_served() >= 2) keepalive_proven_ = true;
     auto t = health_.on_success(now(thread_.loop()));
     if (t.changed()) {
       log_transition(t, "one of our requests completed");
@@ -189,13 +190,17 @@ void Worker::apply_probe(const ProbeResult& r) {
                          : fmt::format("probe unanswered in {}", human(took));
   switch (probe_purpose_) {
     case ProbePurpose::Discovery:
-      if (r.answered) return;
+      // First contact learns; it does not judge. A worker still loading its
+      // application may be slow to answer once, and a hung one is caught by
+      // suspicion as soon as a request finds it so. Only a refused or
+      // unreachable connection is a verdict.
       if (r.connect_failed) {
         on_failure(FailureKind::ConnectRefused, "no connection at first contact");
-        return;
+      } else if (!r.answered) {
+        thread_.log().info("worker_probe_kind", "worker={} kind={} reason={}", name(),
+                           to_string(ProbeKind::Unknown), q(fmt::format("no answer at first contact, {}", heard)));
       }
-      if (!health_.on_suspect(t)) return;
-      [[fallthrough]];
+      return;
     case ProbePurpose::Suspicion:
     case ProbePurpose::Readmission: {
       bool full = false;

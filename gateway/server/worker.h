@@ -97,6 +97,11 @@ class Worker {
   // so a request is never sent on a connection the worker is about to close.
   bool keeps_connections_ = true;
   unsigned closes_after_response_ = 0;
+  // Proven: a kept-alive connection served a second request. Until then an
+  // unsafe request (POST) is never sent on a reused connection: if the worker
+  // closed it just as we wrote, we could not tell whether the POST ran, and
+  // it must not run twice.
+  bool keepalive_proven_ = false;
 };
 
 }  // namespace fcgimux
