@@ -38,8 +38,11 @@ Worker::~Worker() = default;
 const PoolConfig& Worker::pool_config() const { return pool_.config(); }
 
 bool Worker::has_capacity() const {
-  // max_conns caps our requests in flight on the worker, all threads together.
-  const unsigned cap = pool_.config().max_conns;
+  // Our requests in flight on the worker, all threads together, stay within
+  // its capacity: max_conns, else what it said in FCGI_MAX_CONNS (PHP-FPM
+  // says pm.max_children). Past it a request would only wait in the worker's
+  // backlog; it waits in our queue instead, where another worker may take it.
+  const unsigned cap = health_.capacity();
   return cap == 0 || health_.in_flight() < int(cap);
 }
 
