@@ -74,11 +74,20 @@ static long long query_number(FCGX_ParamArray envp, const char *name, long long 
     return dflt;
 }
 
+/* Writes a whole response. libfcgi's own FCGX_FPrintF knows no %zu or %lld,
+ * so heads are formatted with snprintf. */
+static void put_head(FCGX_Request *r, const char *status, const char *type, long long length)
+{
+    char head[512];
+    int n = snprintf(head, sizeof head,
+                     "Status: %s\r\nContent-Type: %s\r\nContent-Length: %lld\r\nX-Worker: %s\r\n\r\n",
+                     status, type, length, worker_name);
+    FCGX_PutStr(head, n < (int)sizeof head ? n : (int)sizeof head - 1, r->out);
+}
+
 static void reply_text(FCGX_Request *r, const char *status, const char *body)
 {
-    FCGX_FPrintF(r->out,
-                 "Status: %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\nX-Worker: %s\r\n\r\n",
-                 status, strlen(body), worker_name);
+    put_head(r, status, "text/plain", (long long)strlen(body));
     FCGX_PutS(body, r->out);
 }
 
@@ -94,9 +103,7 @@ static void handle(FCGX_Request *r)
         long long n = query_number(r->envp, "n", 1 << 20);
         if (n < 0)
             n = 0;
-        FCGX_FPrintF(r->out,
-                     "Status: 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: %lld\r\nX-Worker: %s\r\n\r\n",
-                     n, worker_name);
+        put_head(r, "200 OK", "application/octet-stream", n);
         while (n > 0) {
             int chunk = n > (long long)sizeof pattern ? (int)sizeof pattern : (int)n;
             if (FCGX_PutStr(pattern, chunk, r->out) != chunk)

@@ -19,6 +19,12 @@
 //                       of them, then closes
 //   --stderr            writes 64 KiB of STDERR lines, then answers like --ok
 //
+// A worker broken this way is otherwise alive: in every mode but --stall it
+// answers FCGI_GET_VALUES properly, and requests for the probe path
+// (--probe-path, default /healthz) with "200 ok", so that fcgimux's health
+// probes admit it and the fault meets a real request. --stall answers
+// nothing at all, like a hung process.
+//
 // --delay-ms N waits N ms before answering (all modes that answer).
 // --close-after-response closes the connection after each answer even when
 // the request asked for FCGI_KEEP_CONN (uWSGI's FastCGI socket does this).
@@ -55,6 +61,7 @@ struct Options {
   std::string name = "fault";
   int delay_ms = 0;
   bool close_after_response = false;
+  std::string probe_path = "/healthz";
 };
 
 Options g_opts;  // set once in main before any thread starts; read-only after
@@ -104,6 +111,41 @@ void append_pair(std::string& out, std::string_view name, std::string_view value
   }
   out.append(name);
   out.append(value);
+}
+
+// Decodes FastCGI name-value pairs (section 3.4) from |in|, adding them to
+// |out|. Stops at a truncated pair (this worker gets all PARAMS before it
+// decodes them).
+void decode_pairs(std::string_view in, std::map<std::string, std::string>& out) {
+  auto length = [&](size_t& n) {
+    if (in.empty()) return false;
+    const auto b0 = static_cast<unsigned char>(in[0]);
+    if (b0 < 128) {
+      n = b0;
+      in.remove_prefix(1);
+      return true;
+    }
+    if (in.size() < 4) return false;
+    n = size_t(b0 & 0x7f) << 24 | size_t(static_cast<unsigned char>(in[1])) << 16 |
+        size_t(static_cast<unsigned char>(in[2])) << 8 | static_cast<unsigned char>(in[3]);
+    in.remove_prefix(4);
+    return true;
+  };
+  size_t name_len = 0, value_len = 0;
+  while (length(name_len) && length(value_len) && in.size() >= name_len + value_len) {
+    out[std::string(in.substr(0, name_len))] = std::string(in.substr(name_len, value_len));
+    in.remove_prefix(name_len + value_len);
+  }
+}
+
+// True when the request (its PARAMS) is for the probe path.
+bool is_probe(const std::string& params) {
+  std::map<std::string, std::string> p;
+  decode_pairs(params, p);
+  std::string path = p["SCRIPT_NAME"] + p["PATH_INFO"];
+  std::string uri = p["REQUEST_URI"];
+  uri = uri.substr(0, uri.find('?'));
+  return path == g_opts.probe_path || uri == g_opts.probe_path;
 }
 
 std::string ok_response(uint16_t id) {
@@ -172,6 +214,7 @@ bool answer(int fd, uint16_t id, bool keep_conn) {
 void serve(int fd) {
   std::string in;
   std::map<uint16_t, bool> keep_conn;  // requests begun on this connection
+  std::map<uint16_t, std::string> params;  // their PARAMS stream so far
   char tmp[65536];
   bool open = true;
   while (open) {
@@ -194,31 +237,40 @@ void serve(int fd) {
         break;
       }
       if (type == RecordType::GetValues) {
-        if (g_opts.mode == Mode::Ok || g_opts.mode == Mode::Stderr) {
+        if (g_opts.mode != Mode::Stall) {
           std::string values;
           append_pair(values, fcgi::kMaxConns, "16");
           append_pair(values, fcgi::kMaxReqs, "16");
           append_pair(values, fcgi::kMpxsConns, "0");
           open = send_all(fd, record(RecordType::GetValuesResult, 0, values));
-        } else if (g_opts.mode == Mode::Garbage) {
-          send_all(fd, "garbage instead of GET_VALUES_RESULT\r\n");
         }
-        continue;  // --stall and the others stay silent
+        continue;  // a hung process says nothing
       }
       if (type == RecordType::BeginRequest) {
         keep_conn[id] = len >= 3 && (static_cast<unsigned char>(content[2]) & fcgi::kKeepConn) != 0;
+        params[id].clear();
         continue;
       }
       if (type == RecordType::AbortRequest) {
+        params.erase(id);
         if (keep_conn.erase(id)) open = send_all(fd, end_request(id));
+        continue;
+      }
+      if (type == RecordType::Params) {
+        params[id] += content;
         continue;
       }
       if (type == RecordType::Stdin && len == 0 && keep_conn.count(id)) {
         const bool keep = keep_conn[id];
+        const bool probe = is_probe(params[id]);
         keep_conn.erase(id);
-        open = answer(fd, id, keep);
+        params.erase(id);
+        if (probe && g_opts.mode != Mode::Stall)
+          open = send_all(fd, ok_response(id)) && keep && !g_opts.close_after_response;
+        else
+          open = answer(fd, id, keep);
       }
-      // PARAMS and non-empty STDIN: read and forgotten.
+      // Non-empty STDIN: read and forgotten.
     }
   }
   ::close(fd);
@@ -245,6 +297,10 @@ bool parse_args(int argc, char** argv) {
       const char* v = value();
       if (!v) return false;
       g_opts.name = v;
+    } else if (a == "--probe-path") {
+      const char* v = value();
+      if (!v) return false;
+      g_opts.probe_path = v;
     } else if (a == "--close-after-response") {
       g_opts.close_after_response = true;
     } else if (a == "--delay-ms") {
@@ -264,7 +320,7 @@ int main(int argc, char** argv) {
   if (!parse_args(argc, argv)) {
     std::fprintf(stderr,
                  "usage: %s --ok|--garbage|--bad-version|--stall|--close|--close-mid-stdout|--stderr "
-                 "[--listen 127.0.0.1:PORT] [--name NAME] [--delay-ms N] [--close-after-response]\n",
+                 "[--listen 127.0.0.1:PORT] [--name NAME] [--delay-ms N] [--close-after-response] [--probe-path P]\n",
                  argv[0]);
     return 2;
   }

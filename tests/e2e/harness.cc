@@ -333,15 +333,27 @@ namespace {
 fs::path django_db(const TempDir& dir) { return dir / "django.sqlite3"; }
 
 // Starts |make(port)| on fresh ports until one binds (a port found free may
-// be taken by the time the worker binds it: retry, as C10 says).
+// be taken by the time the worker binds it: retry, as C10 says). Ready means
+// the port accepts connections and the log contains |ready_line| (when not
+// empty).
 template <class Make>
-Worker start_on_free_port(const std::string& what, Make make) {
+Worker start_on_free_port(const std::string& what, const std::string& ready_line, Make make) {
   std::string last_log;
   for (int attempt = 0; attempt < 6; ++attempt) {
     Worker w;
     w.port = free_port();
     w.child = make(w.port);
-    if (wait_for_tcp(w.port, 60s, &w.child)) return w;
+    if (wait_for_tcp(w.port, 60s, &w.child)) {
+      if (ready_line.empty()) return w;
+      const bool ready = eventually(
+          [&] {
+            return !w.child.running() || w.child.log_text().find(ready_line) != std::string::npos;
+          },
+          60s);
+      if (ready && w.child.running()) return w;
+      fail(what + " did not get ready (no \"" + ready_line + "\" in its log); log:\n" +
+           tail(w.child.log_text()));
+    }
     last_log = w.child.log_text();
     // Only a lost race for the port is worth another try.
     if (last_log.find("Address already in use") == std::string::npos &&
@@ -352,22 +364,72 @@ Worker start_on_free_port(const std::string& what, Make make) {
 }
 }  // namespace
 
+namespace {
+// A name for the migrated database that changes whenever the example site's
+// code or Debian's Django changes: a hash of their files' sizes and times.
+std::string django_schema_key() {
+  std::string fingerprint;
+  auto add = [&](const fs::path& p) {
+    std::error_code ec;
+    const auto size = fs::file_size(p, ec);
+    const auto mtime = fs::last_write_time(p, ec).time_since_epoch().count();
+    fingerprint += p.string() + ":" + std::to_string(ec ? 0 : size) + ":" + std::to_string(mtime) + ";";
+  };
+  const fs::path site = source_dir() / "examples/django";
+  std::error_code ec;
+  for (const auto& e : fs::recursive_directory_iterator(site / "exampleproj", ec))
+    if (e.path().extension() == ".py") add(e.path());
+  add(site / "manage.py");
+  add("/usr/lib/python3/dist-packages/django/__init__.py");
+  return sha256_hex(fingerprint).substr(0, 16);
+}
+
+void run_migrate(const fs::path& db, const fs::path& log) {
+  Child c = Child::spawn({"/usr/bin/python3", (source_dir() / "examples/django/manage.py").string(),
+                          "migrate", "--noinput", "-v0"},
+                         log, {{"FCGIMUX_EXAMPLE_DB", db.string()}});
+  auto st = c.wait_exit(120s);
+  if (!st || *st != 0) fail("manage.py migrate failed; log:\n" + tail(read_file(log)));
+}
+}  // namespace
+
 void migrate_django_db(const TempDir& dir) {
   const fs::path marker = dir / "django.migrated";
   if (fs::exists(marker)) return;
-  const fs::path log = dir / "django-migrate.log";
-  Child c = Child::spawn({"/usr/bin/python3", (source_dir() / "examples/django/manage.py").string(),
-                          "migrate", "--noinput", "-v0"},
-                         log, {{"FCGIMUX_EXAMPLE_DB", django_db(dir).string()}});
-  auto st = c.wait_exit(120s);
-  if (!st || *st != 0) fail("manage.py migrate failed; log:\n" + tail(read_file(log)));
+  // Migrating takes a second or two of Python; every test needs the same
+  // empty schema. So it is made once per build tree (template, published by
+  // an atomic rename so parallel tests never see half a file) and copied.
+#ifdef FCGIMUX_E2E_CACHE_DIR
+  const fs::path cache = FCGIMUX_E2E_CACHE_DIR;
+  const fs::path templ = cache / ("django-template-" + django_schema_key() + ".sqlite3");
+  if (!fs::exists(templ)) {
+    const fs::path fresh = dir / "django-template.sqlite3";
+    run_migrate(fresh, dir / "django-migrate.log");
+    std::error_code ec;
+    fs::create_directories(cache, ec);
+    const fs::path staged = cache / (templ.filename().string() + "." + std::to_string(::getpid()));
+    fs::copy_file(fresh, staged, fs::copy_options::overwrite_existing, ec);
+    if (!ec) fs::rename(staged, templ, ec);
+    if (ec) {  // no cache then: use the fresh one
+      fs::rename(fresh, django_db(dir));
+      write_file(marker, "ok\n");
+      return;
+    }
+  }
+  fs::copy_file(templ, django_db(dir), fs::copy_options::overwrite_existing);
+#else
+  run_migrate(django_db(dir), dir / "django-migrate.log");
+#endif
   write_file(marker, "ok\n");
 }
 
 Worker spawn_uwsgi_django(const TempDir& dir, const std::string& name, int processes,
                           int threads) {
   migrate_django_db(dir);
-  Worker w = start_on_free_port("uWSGI worker " + name, [&](int port) {
+  // uWSGI binds its socket before it loads Django and installs its signal
+  // handlers: a SIGTERM before "spawned uWSGI worker" would be lost, and the
+  // test would wait out the grace period at its end.
+  Worker w = start_on_free_port("uWSGI worker " + name, "spawned uWSGI worker", [&](int port) {
     return Child::spawn({"bash", (source_dir() / "examples/django/run-worker.sh").string(),
                          "127.0.0.1:" + std::to_string(port), name, std::to_string(processes),
                          std::to_string(threads)},
@@ -379,7 +441,7 @@ Worker spawn_uwsgi_django(const TempDir& dir, const std::string& name, int proce
 }
 
 Worker spawn_php_fpm(const TempDir& dir) {
-  Worker w = start_on_free_port("php-fpm", [&](int port) {
+  Worker w = start_on_free_port("php-fpm", "", [&](int port) {
     const fs::path fpm_dir = dir / ("php-fpm-" + std::to_string(port));
     return Child::spawn({"bash", (source_dir() / "examples/php/run-fpm.sh").string(),
                          "127.0.0.1:" + std::to_string(port), fpm_dir.string()},
