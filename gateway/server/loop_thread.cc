@@ -63,6 +63,7 @@ void LoopThread::start() {
 }
 
 void LoopThread::notify_health_changed() {
+  if (shared_.stopping.load(std::memory_order_acquire)) return;
   for (LoopThread* t : shared_.threads) uv_async_send(&t->health_async_);
 }
 

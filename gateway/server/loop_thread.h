@@ -38,6 +38,9 @@ struct SharedState {
   std::map<std::string, std::vector<std::unique_ptr<WorkerHealth>>> health;
   // Every loop thread, so that a health change reaches them all.
   std::vector<class LoopThread*> threads;
+  // Set before any thread is asked to stop: health notifications cease, so
+  // none is sent to a thread that is closing its handles.
+  std::atomic<bool> stopping{false};
 };
 
 class LoopThread {

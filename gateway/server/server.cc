@@ -90,7 +90,7 @@ int Server::run() {
   std::vector<std::vector<int>> fds;
   if (!open_listeners(threads, fds)) return 1;
 
-  shared_ = std::unique_ptr<SharedState>(new SharedState{config_, log_, access_log_.get(), {}, "fcgimux/0.1.0", {}, {}});
+  shared_ = std::unique_ptr<SharedState>(new SharedState{config_, log_, access_log_.get(), {}, "fcgimux/0.1.0", {}, {}, {}});
   uint64_t seed = uint64_t(uv_hrtime());
   for (const PoolConfig& p : config_.pools) {
     auto& v = shared_->health[p.name];
@@ -118,6 +118,7 @@ void Server::on_signal_cb(uv_signal_t* h, int signum) {
   auto* self = static_cast<Server*>(h->data);
   self->log_.info("stopping", "signal={} grace={}ms", signum == SIGINT ? "SIGINT" : "SIGTERM",
                   self->config_.server.shutdown_timeout.count());
+  self->shared_->stopping.store(true, std::memory_order_release);
   for (auto& t : self->threads_) t->request_stop();
   // Closing the watchers restores the default action: a second signal ends
   // the process at once.

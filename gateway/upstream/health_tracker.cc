@@ -109,7 +109,7 @@ HealthTransition HealthTracker::on_failure(FailureKind, TimePoint now) {
 }
 
 bool HealthTracker::on_suspect(TimePoint now) {
-  if (state_ != HealthState::Healthy) return false;  // already probing, out, or full
+  if (state_ != HealthState::Healthy && state_ != HealthState::Full) return false;  // probing, or out
   if (last_answered_probe_ != TimePoint::min() && now - last_answered_probe_ < cfg_.suspicion_cooldown)
     return false;
   state_ = HealthState::Suspect;
@@ -130,12 +130,14 @@ HealthTransition HealthTracker::on_probe_result(ProbeOutcome outcome, bool full,
         last_answered_probe_ = now;
         return {from, state_, {}, failures_};
       }
-      if (full) {
+      if (full && full_strikes_ == 0) {
         // A prefork worker whose children are all busy with our requests
         // leaves a new connection in its backlog: busy, not hung.
+        ++full_strikes_;
         state_ = HealthState::Full;
         return {from, state_, {}, failures_};
       }
+      full_strikes_ = 0;
       return disable(from, now);
     case HealthState::Probing:
       if (outcome == ProbeOutcome::Answered) {
@@ -157,6 +159,7 @@ HealthTransition HealthTracker::on_probe_result(ProbeOutcome outcome, bool full,
 HealthTransition HealthTracker::on_success(TimePoint) {
   const HealthState from = state_;
   failures_ = 0;
+  full_strikes_ = 0;
   if (state_ == HealthState::Full) state_ = HealthState::Healthy;
   return {from, state_, {}, failures_};
 }

@@ -91,6 +91,8 @@ class HealthTracker {
   // A request on the worker is suspiciously late (response timeout, or early
   // suspicion). Returns true when the caller must start a liveness probe now
   // (the worker becomes Suspect and gets no new work until the probe ends).
+  // A full worker may be suspected too: if it stays silent and still none of
+  // our requests completes, it is hung, not busy.
   bool on_suspect(TimePoint now);
   // The re-admission probe starts (probe_due() was true).
   void on_probe_started(TimePoint now);
@@ -116,6 +118,9 @@ class HealthTracker {
   TimePoint disabled_until_{};
   TimePoint readmitted_at_ = TimePoint::min();
   TimePoint last_answered_probe_ = TimePoint::min();
+  // "Full" is provisional: a second unanswered probe while still full, with
+  // none of our requests completed in between, means hung after all.
+  unsigned full_strikes_ = 0;
   uint64_t rng_;
 };
 

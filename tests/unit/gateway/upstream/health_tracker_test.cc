@@ -122,6 +122,19 @@ TEST_CASE("probe decisions: hung, slow, saturated", "[health][probe]") {
     CHECK(freed.to == HealthState::Healthy);
     CHECK(h.admits_new_work(t + 700ms));
   }
+  SECTION("full is provisional: still silent and still nothing completed -> hung after all") {
+    CHECK(h.on_probe_result(ProbeOutcome::Unanswered, true, t + 500ms).to == HealthState::Full);
+    REQUIRE(h.on_suspect(t + 30s));  // one of its requests timed out
+    auto tr = h.on_probe_result(ProbeOutcome::Unanswered, true, t + 30s + 500ms);
+    CHECK(tr.evicted());
+    CHECK(tr.from == HealthState::Suspect);
+  }
+  SECTION("a completion between two full verdicts keeps the worker in") {
+    CHECK(h.on_probe_result(ProbeOutcome::Unanswered, true, t + 500ms).to == HealthState::Full);
+    h.on_success(t + 1s);
+    REQUIRE(h.on_suspect(t + 30s));
+    CHECK(h.on_probe_result(ProbeOutcome::Unanswered, true, t + 30s + 500ms).to == HealthState::Full);
+  }
   SECTION("a hard failure during the probe evicts at once; the late probe result changes nothing") {
     CHECK(h.on_failure(FailureKind::Vanished, t + 10ms).evicted());
     CHECK_FALSE(h.on_probe_result(ProbeOutcome::Answered, false, t + 20ms).changed());
