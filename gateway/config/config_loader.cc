@@ -64,6 +64,23 @@ std::string_view type_name(toml::node_type t) {
 
 std::string quoted(std::string_view s) { return fmt::format("\"{}\"", s); }
 
+// Problems are printed one per line ("FILE:LINE:COL: message"), and messages
+// quote text from the file: keys, values, and in toml++'s syntax errors the
+// raw bytes it saw ("expected 'false', saw 'f\n'"). Control characters are
+// escaped so that one problem stays one line.
+std::string escape_controls(std::string message) {
+  std::string out;
+  for (const char ch : message) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '\n') out += "\\n";
+    else if (c == '\r') out += "\\r";
+    else if (c == '\t') out += "\\t";
+    else if (c < 0x20 || c == 0x7f) out += fmt::format("\\x{:02x}", c);
+    else out += ch;
+  }
+  return out;
+}
+
 // A table being read, with the dotted name messages use for its keys.
 struct Section {
   const toml::table& table;
@@ -80,8 +97,8 @@ class Loader {
   void load(const toml::table& root, Config& cfg);
 
   void add(toml::source_position p, std::string message) {
-    problems_.push_back({fmt::format("{}:{}:{}", path_, p.line, p.column), std::move(message),
-                         p.line, p.column});
+    problems_.push_back({fmt::format("{}:{}:{}", path_, p.line, p.column),
+                         escape_controls(std::move(message)), p.line, p.column});
   }
   void add(const toml::node& n, std::string message) { add(n.source().begin, std::move(message)); }
 

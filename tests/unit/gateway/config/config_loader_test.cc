@@ -486,3 +486,16 @@ TEST_CASE("a file that cannot be read is one problem", "[config][problems]") {
   REQUIRE(r.problems.size() == 1);
   CHECK(r.problems[0].to_string() == "/nonexistent/fcgimux.toml: cannot read: No such file or directory");
 }
+
+TEST_CASE("a problem is one line: control characters from the file are escaped",
+          "[config][problems]") {
+  // Found by config_fuzz: toml++ quotes the bytes it saw raw, and keys and
+  // values from the file are quoted in messages, so a newline there split one
+  // problem over two lines of `fcgimux --check` output.
+  CHECK(problems_of("a = f\n") ==
+        std::vector<std::string>{
+            "t.toml:1:6: Error while parsing boolean: expected 'false', saw 'f\\n'"});
+  const auto problems = problems_of(kMinimal + "\"x\\ny\\u0001\" = 1\n");
+  REQUIRE(problems.size() == 1);
+  CHECK(problems[0] == "t.toml:7:1: pools.app.x\\ny\\x01: unknown key");
+}
