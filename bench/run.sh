@@ -1,0 +1,268 @@
+#!/usr/bin/env bash
+# fcgimux side by side with nginx, HAProxy and lighttpd on the same FastCGI
+# workers (issue #5). See bench/README.md.
+#
+#   bash bench/run.sh [--quick] [--kinds "libfcgi php django"] [--out FILE]
+#
+# Installs what it needs (apt-get, idempotent), builds fcgimux into
+# build-release/, starts three workers of each kind on loopback ports chosen
+# by the kernel, then for each kind runs the four gateways in turn, round
+# after round, under wrk; finally large bodies and idle connections.
+# Writes bench/RESULTS.md (and bench/RESULTS.raw.tsv). Everything it starts
+# is stopped by PID on exit.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+command_line="bash bench/run.sh $*"
+
+quick=0
+kinds="libfcgi php django"
+out="$here/RESULTS.md"
+while (($#)); do
+  case $1 in
+    --quick) quick=1 ;;
+    --kinds) kinds=$2; shift ;;
+    --out) out=$2; shift ;;
+    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+if ((quick)); then
+  concurrencies=(1 64 512); rounds=3; duration=2; warmup=0.5; body_rounds=2; idle_rounds=1
+else
+  concurrencies=(1 8 64 512); rounds=5; duration=10; warmup=2; body_rounds=3; idle_rounds=3
+fi
+idle_conns=10000
+# For trying the script itself (not for results): override the plan.
+[[ -n ${BENCH_CONCURRENCIES:-} ]] && read -r -a concurrencies <<<"$BENCH_CONCURRENCIES"
+rounds=${BENCH_ROUNDS:-$rounds} duration=${BENCH_DURATION:-$duration} warmup=${BENCH_WARMUP:-$warmup}
+body_rounds=${BENCH_BODY_ROUNDS:-$body_rounds} idle_rounds=${BENCH_IDLE_ROUNDS:-$idle_rounds} idle_conns=${BENCH_IDLE_CONNS:-$idle_conns}
+download_bytes=$((50 * 1048576))
+upload_bytes=$((10 * 1048576))
+
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
+gateways=("${BENCH_GATEWAYS_ALL[@]}")
+
+work=$(mktemp -d /tmp/fcgimux-bench.XXXXXX)
+finish() {
+  local rc=$?
+  trap - EXIT INT TERM
+  bench_stop_all
+  if ((rc == 0)); then rm -rf "$work"; else bench_log "failed (rc=$rc); files kept in $work"; fi
+  exit "$rc"
+}
+trap finish EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# 10,000 clients plus upstream connections; the hard limit is what we get.
+ulimit -n "$(ulimit -Hn)"
+
+bench_ensure_packages wrk nginx-light haproxy lighttpd php8.2-fpm uwsgi uwsgi-plugin-python3 python3-django \
+  libfcgi-dev time curl cmake g++ pkg-config libuv1-dev libtomlplusplus-dev libfmt-dev node-llhttp catch2
+bench_build
+
+raw="$work/raw.tsv"
+meta="$work/meta.txt"
+notes=()
+printf 'test\tkind\tgateway\tconcurrency\tround\trps\tp50_ms\tp99_ms\trequests\tnon2xx\tsockerr\tcpu_s\tpeak_rss_kb\tmb_s\tok\topen\tstill\trss_before_kb\trss_after_kb\n' >"$raw"
+ticks=$(getconf CLK_TCK)
+
+# row TEST KIND GW C ROUND key=value...: one line of raw.tsv.
+row() {
+  local -A v=()
+  local kv
+  for kv in "${@:6}"; do v[${kv%%=*}]=${kv#*=}; done
+  printf '%s\t%s\t%s\t%s\t%s' "$1" "$2" "$3" "$4" "$5" >>"$raw"
+  local k
+  for k in rps p50_ms p99_ms requests non2xx sockerr cpu_s peak_rss_kb mb_s ok open still rss_before_kb rss_after_kb; do
+    printf '\t%s' "${v[$k]:-}" >>"$raw"
+  done
+  printf '\n' >>"$raw"
+}
+
+# note TEXT: a problem worth reporting, kept for RESULTS.md.
+note() { bench_log "NOTE: $*"; notes+=("$*"); }
+
+wrk_threads() { if (($1 < 2)); then echo 1; else echo 2; fi; }
+
+# load_point KIND GW C ROUND GWPORT WORKER_PORTS...
+load_point() {
+  local kind=$1 gw=$2 c=$3 round=$4 port=$5
+  shift 5
+  local dir="$work/$kind/$gw-c$c-r$round"
+  bench_start_gateway "$gw" "$kind" "$port" "$dir" "$@"
+  local pid=$BENCH_LAST_PID url="http://127.0.0.1:$port$BENCH_PATH_SMALL" t
+  t=$(wrk_threads "$c")
+  timeout 40 wrk -t"$t" -c"$c" -d"${warmup}s" --timeout 10s "$url" >"$dir/warmup.txt" 2>&1 || true
+  local procs before after
+  procs=$(bench_tree "$pid")
+  # shellcheck disable=SC2086
+  before=$(bench_cpu_ticks $procs)
+  timeout $((duration + 30)) wrk -t"$t" -c"$c" -d"${duration}s" --timeout 10s --latency "$url" >"$dir/wrk.txt" 2>&1 || true
+  # shellcheck disable=SC2086
+  after=$(bench_cpu_ticks $procs)
+  local hwm
+  # shellcheck disable=SC2086
+  hwm=$(bench_mem_kb VmHWM $(bench_tree "$pid"))
+  local rps p50 p99 reqs non2xx sockerr
+  read -r rps p50 p99 reqs non2xx sockerr < <(/usr/bin/python3 "$here/tool.py" wrk "$dir/wrk.txt")
+  local cpu
+  cpu=$(awk -v a="$before" -v b="$after" -v t="$ticks" 'BEGIN{printf "%.3f", (b - a) / t}')
+  row load "$kind" "$gw" "$c" "$round" rps="$rps" p50_ms="$p50" p99_ms="$p99" requests="$reqs" \
+    non2xx="$non2xx" sockerr="$sockerr" cpu_s="$cpu" peak_rss_kb="$hwm"
+  printf '  %-8s %-9s c=%-3d r%d: %8.0f req/s p50 %7.2fms p99 %8.2fms cpu %6.3fs rss %6d KiB non2xx %s sockerr %s\n' \
+    "$kind" "$gw" "$c" "$round" "$rps" "$p50" "$p99" "$cpu" "$hwm" "$non2xx" "$sockerr" >&2
+  if [[ $non2xx != 0 || $sockerr != 0 ]]; then
+    note "$kind c=$c round $round: $gw: $non2xx non-2xx responses, socket errors: $(grep -h 'Socket errors' "$dir/wrk.txt" || echo none) (of $reqs requests)"
+  fi
+  if ! kill -0 "$pid" 2>/dev/null; then note "$kind c=$c round $round: $gw exited during the run"; fi
+  bench_stop "$pid"
+  collect_gateway_errors "$kind" "$gw" "$dir" "c=$c round $round"
+}
+
+# collect_gateway_errors KIND GW DIR WHAT: warnings fcgimux logged, kept for the report.
+collect_gateway_errors() {
+  local kind=$1 gw=$2 dir=$3 what=$4
+  [[ $gw == fcgimux && -s $dir/fcgimux-error.log ]] || return 0
+  local lines
+  lines=$(grep -E 'level=(warn|error)' "$dir/fcgimux-error.log" | sed -E 's/^ts=[^ ]+ //; s/[0-9]+(ms)?( |$)/N\1\2/g' | sort | uniq -c | sort -rn | head -5 || true)
+  [[ -n $lines ]] || return 0
+  while IFS= read -r l; do note "$kind $what: fcgimux logged: $(sed -E 's/^ +//' <<<"$l")"; done <<<"$lines"
+}
+
+# body_point KIND GW ROUND GWPORT WORKER_PORTS...: one 50 MB download and one 10 MB upload.
+body_point() {
+  local kind=$1 gw=$2 round=$3 port=$4
+  shift 4
+  local dir="$work/$kind/$gw-body-r$round"
+  bench_start_gateway "$gw" "$kind" "$port" "$dir" "$@"
+  local pid=$BENCH_LAST_PID base="http://127.0.0.1:$port" res code size secs ok mbs
+  curl -s -o /dev/null --max-time 10 "$base$BENCH_PATH_SMALL" || true
+  res=$(curl -s -o /dev/null --max-time 120 -w '%{http_code} %{size_download} %{time_total}' \
+    "$base$(bench_download_path "$kind" "$download_bytes")" || echo "000 0 0")
+  read -r code size secs <<<"$res"
+  ok=0
+  [[ $code == 200 && $size == "$download_bytes" ]] && ok=1
+  mbs=$(awk -v b="$size" -v s="$secs" 'BEGIN{ if (s > 0) printf "%.1f", b / s / 1e6; else print "nan" }')
+  row download "$kind" "$gw" 1 "$round" mb_s="$mbs" ok="$ok"
+  ((ok)) || note "$kind: $gw: 50 MB download failed: HTTP $code, $size bytes"
+  local answer
+  answer=$(curl -s --max-time 120 -H 'Expect:' -H 'Content-Type: application/octet-stream' \
+    --data-binary @"$work/upload.bin" -w '\n%{http_code} %{size_upload} %{time_total}' "$base$BENCH_PATH_UPLOAD" || echo "000 0 0")
+  read -r code size secs <<<"$(tail -1 <<<"$answer")"
+  ok=0
+  [[ $code == 200 && $size == "$upload_bytes" ]] && grep -q "$upload_bytes" <<<"$answer" && ok=1
+  mbs=$(awk -v b="$size" -v s="$secs" 'BEGIN{ if (s > 0) printf "%.1f", b / s / 1e6; else print "nan" }')
+  row upload "$kind" "$gw" 1 "$round" mb_s="$mbs" ok="$ok"
+  ((ok)) || note "$kind: $gw: 10 MB upload failed: HTTP $code, answer $(head -c 200 <<<"$answer" | tr '\n' ' ')"
+  printf '  %-8s %-9s body r%d: download %s, upload %s MB/s\n' "$kind" "$gw" "$round" \
+    "$(tail -1 <(grep -P "^download\t$kind\t$gw\t" "$raw") | cut -f14)" "$mbs" >&2
+  bench_stop "$pid"
+  collect_gateway_errors "$kind" "$gw" "$dir" "large bodies round $round"
+}
+
+# idle_point KIND GW ROUND GWPORT WORKER_PORTS...: RSS of $idle_conns idle keep-alive clients.
+idle_point() {
+  local kind=$1 gw=$2 round=$3 port=$4
+  shift 4
+  local dir="$work/$kind/$gw-idle-r$round"
+  bench_start_gateway "$gw" "$kind" "$port" "$dir" "$@"
+  local pid=$BENCH_LAST_PID
+  timeout 10 wrk -t1 -c8 -d1s "http://127.0.0.1:$port$BENCH_PATH_SMALL" >/dev/null 2>&1 || true
+  sleep 0.5
+  local before after
+  # shellcheck disable=SC2046
+  before=$(bench_mem_kb VmRSS $(bench_tree "$pid"))
+  mkdir -p "$dir/idle"
+  /usr/bin/python3 "$here/tool.py" idle "$port" "$idle_conns" "$BENCH_PATH_SMALL" "$dir/idle" >"$dir/idle.log" 2>&1 &
+  local client=$! i
+  BENCH_PIDS+=("$client")
+  for ((i = 0; i < 1800; i++)); do [[ -f $dir/idle/ready ]] && break; kill -0 "$client" 2>/dev/null || break; sleep 0.1; done
+  sleep 1
+  # shellcheck disable=SC2046
+  after=$(bench_mem_kb VmRSS $(bench_tree "$pid"))
+  touch "$dir/idle/done"
+  for ((i = 0; i < 300; i++)); do [[ -f $dir/idle/result ]] && break; kill -0 "$client" 2>/dev/null || break; sleep 0.1; done
+  bench_stop "$client"
+  local open=0 still=0 failed=0
+  [[ -f $dir/idle/result ]] && read -r _ open _ still _ failed <"$dir/idle/result"
+  row idle "$kind" "$gw" "$idle_conns" "$round" open="$open" still="$still" rss_before_kb="$before" rss_after_kb="$after"
+  printf '  %-8s %-9s idle r%d: %s held (%s still open), RSS %s -> %s KiB\n' "$kind" "$gw" "$round" "$open" "$still" "$before" "$after" >&2
+  if ((open < idle_conns || still < open)); then
+    note "idle connections: $gw held $open of $idle_conns (failed $failed), $still still open after the measurement$( [[ -s $dir/idle.log ]] && echo "; client: $(tail -1 "$dir/idle.log")")"
+  fi
+  bench_stop "$pid"
+  collect_gateway_errors "$kind" "$gw" "$dir" "idle connections"
+}
+
+head -c "$upload_bytes" /dev/urandom >"$work/upload.bin"
+start=$(date +%s)
+for kind in $kinds; do
+  bench_log "=== $kind workers"
+  read -r w1 w2 w3 gport <<<"$(bench_free_ports 4)"
+  [[ $kind == django ]] && bench_django_db "$work"
+  bench_start_workers "$kind" "$work/$kind/workers" "$w1" "$w2" "$w3"
+  bench_worker_paths "$kind"
+  for ((round = 1; round <= rounds; round++)); do
+    for c in "${concurrencies[@]}"; do
+      for gw in "${gateways[@]}"; do load_point "$kind" "$gw" "$c" "$round" "$gport" "$w1" "$w2" "$w3"; done
+    done
+  done
+  for ((round = 1; round <= body_rounds; round++)); do
+    for gw in "${gateways[@]}"; do body_point "$kind" "$gw" "$round" "$gport" "$w1" "$w2" "$w3"; done
+  done
+  if [[ $kind == libfcgi ]]; then
+    for ((round = 1; round <= idle_rounds; round++)); do
+      for gw in "${gateways[@]}"; do idle_point "$kind" "$gw" "$round" "$gport" "$w1" "$w2" "$w3"; done
+    done
+  fi
+  bench_stop "${BENCH_WORKER_PIDS[@]}"
+  unset FCGIMUX_EXAMPLE_DB
+done
+elapsed=$(($(date +%s) - start))
+
+{
+  echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "command=$command_line"
+  echo "kinds=$kinds"
+  echo "gateways=${gateways[*]}"
+  echo "rounds=$rounds"
+  echo "idle_kind=libfcgi"
+  echo "about_libfcgi=Three \`examples/libfcgi/libfcgi_responder\` processes ($BENCH_LIBFCGI_THREADS threads each, FCGI_KEEP_CONN honoured); load on \`/hello\` (19-byte body). The workers cost almost nothing, so the gateway is what is measured."
+  echo "about_php=Three PHP-FPM 8.2 pools (pm = static, $BENCH_PHP_CHILDREN children each, keep-alive honoured, \`php-fpm -n\`: no opcache); load on \`bench/php/hello.php\`."
+  echo "about_django=Three uWSGI FastCGI workers of the example Django site (\`examples/django/run-worker.sh\`, $BENCH_DJANGO_PROCESSES processes × $BENCH_DJANGO_THREADS threads each; uWSGI closes the connection after every response); load on \`/healthz\`. Django's CPU, not the gateway, bounds throughput: ratios near 1 are expected, and the gateway's CPU per request is the telling column."
+  echo "version_fcgimux=$(bench_gateway_version fcgimux)"
+  echo "fcgimux_build=$BENCH_BUILD_NOTE"
+  echo "version_nginx=$(bench_gateway_version nginx)"
+  echo "version_haproxy=$(bench_gateway_version haproxy)"
+  echo "version_lighttpd=$(bench_gateway_version lighttpd)"
+  echo "version_wrk=$(wrk -v 2>&1 | head -1)"
+  echo "version_php-fpm=$(php-fpm8.2 -v | head -1)"
+  echo "version_uwsgi=$(uwsgi --version)"
+  echo "version_libfcgi=$(dpkg-query -W -f='${Version}' libfcgi-dev)"
+  echo "version_curl=$(curl --version | head -1)"
+  echo "kernel=$(uname -srm)"
+  echo "nproc=$(nproc)"
+  echo "cpu=$(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)"
+  echo "memory=$(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+  echo "settings=Every gateway listens on 127.0.0.1 and balances over the same three workers of a kind, least-connections (fcgimux \`least-conn\`, nginx \`least_conn\`, HAProxy \`leastconn\`, lighttpd \`fastcgi.balance = \"fair\"\`)."
+  echo "settings=Threads/processes: fcgimux \`threads = $BENCH_THREADS\`, nginx \`worker_processes $BENCH_THREADS\` (+ an idle master), HAProxy \`nbthread $BENCH_THREADS\`, lighttpd 1 process (it is single-threaded by design; \`server.max-worker\` is deprecated) — lighttpd gets half the CPU parallelism of the others."
+  echo "settings=Logging: no access log anywhere (fcgimux \`access_log = \"\"\`, nginx \`access_log off\`, HAProxy no \`log\`, lighttpd without mod_accesslog); error logs to files, level warn/error."
+  echo "settings=Timeouts: connect to worker ${BENCH_CONNECT_TIMEOUT}s, worker response ${BENCH_RESPONSE_TIMEOUT}s, client keep-alive idle ${BENCH_IDLE_TIMEOUT}s, request head ${BENCH_HEADER_TIMEOUT}s; request bodies up to ${BENCH_MAX_BODY_MB} MiB."
+  echo "settings=Worker connections: FCGI_KEEP_CONN on (fcgimux always, nginx \`fastcgi_keep_conn on\` + \`keepalive $((BENCH_UPSTREAM_IDLE * 3))\` per process, HAProxy \`option keep-conn\` + \`http-reuse always\` + \`pool-max-conn $((BENCH_UPSTREAM_IDLE * BENCH_THREADS))\`); idle ones closed after ${BENCH_UPSTREAM_KEEPALIVE_TIMEOUT}s; up to $BENCH_UPSTREAM_IDLE idle per worker per thread (fcgimux \`max_idle_conns\`). lighttpd 1.4 cannot keep worker connections: it connects for every request. Django/uWSGI closes after every response whatever FCGI_KEEP_CONN says: nginx (\`fastcgi_keep_conn off\`) and HAProxy (\`no option keep-conn\`) are told not to ask for it there, since with it they reuse closed connections (nginx then marks workers failed and answers 502); fcgimux is left to learn it by itself."
+  echo "settings=Bodies: streamed, not spooled to disk: nginx \`fastcgi_request_buffering off\` and \`fastcgi_max_temp_file_size 0\`, lighttpd \`server.stream-request-body = 1\` / \`stream-response-body = 1\`; fcgimux and HAProxy stream by design."
+  echo "settings=Keep-alive requests per client connection: unlimited except lighttpd (65535, its maximum) — nginx \`keepalive_requests\` raised from its default 1000."
+  echo "settings=Workers: libfcgi $BENCH_LIBFCGI_THREADS threads and PHP-FPM $BENCH_PHP_CHILDREN static children per worker — more than any gateway opens connections — because a worker thread/child stays with a kept-alive connection until the gateway closes it; with fewer, connections past the pool size wait in the listen backlog behind idle kept connections. Listen backlog $BENCH_WORKER_BACKLOG for every worker (uWSGI through \`UWSGI_LISTEN\`)."
+  echo "settings=Load: wrk, ${duration}s per point after a ${warmup}s warm-up, \`--timeout 10s\`, 1 thread at concurrency 1 and 2 threads above; concurrencies ${concurrencies[*]}; $rounds rounds; every gateway is started fresh for every point, so peak RSS (VmHWM summed over the gateway's processes) is that point's. CPU = utime+stime from /proc/PID/stat of the gateway's processes (nginx master + workers) over the measured wrk run ÷ requests. The client, the gateway and the workers share the $(nproc) cores."
+  echo "settings=Large bodies: one curl transfer at a time, $body_rounds rounds, gateways interleaved; 50 MiB downloads (\`/bytes?n=\`, \`bytes.php?n=\`, Django \`/big?mb=50\`) and 10 MiB uploads (\`Expect:\` disabled) of random bytes."
+  echo "settings=Idle connections: $idle_conns client connections to each gateway with libfcgi workers, one request each, then held; $idle_rounds round(s). Open-file hard limit: $(ulimit -Hn)."
+  echo "settings=Duration of this run: ${elapsed}s."
+  for n in "${notes[@]}"; do echo "notes=$n"; done
+} >"$meta"
+/usr/bin/python3 "$here/tool.py" report "$raw" "$meta" "$out"
+cp "$raw" "${out%.md}.raw.tsv"
+bench_log "wrote $out (${elapsed}s)"

@@ -1,0 +1,381 @@
+#!/usr/bin/python3
+"""Helpers of bench/run.sh (standard library only).
+
+  tool.py wrk FILE                  parse wrk --latency output: prints
+                                    "rps p50_ms p99_ms requests non2xx sockerr"
+  tool.py idle PORT N PATH DIR      opens N keep-alive connections, one request
+                                    each; writes DIR/ready ("open N") then waits
+                                    for DIR/done, checks, writes DIR/result
+  tool.py report RAW META OUT       writes RESULTS.md from the raw TSV and meta
+"""
+import errno
+import os
+import resource
+import selectors
+import socket
+import statistics
+import sys
+import time
+
+
+# ------------------------------------------------------------------ wrk
+
+def _ms(text):
+    for unit, factor in (("us", 0.001), ("ms", 1.0), ("s", 1000.0), ("m", 60000.0)):
+        if text.endswith(unit):
+            try:
+                return float(text[: -len(unit)]) * factor
+            except ValueError:
+                continue
+    return float("nan")
+
+
+def parse_wrk(path):
+    rps = p50 = p99 = float("nan")
+    requests = non2xx = sockerr = 0
+    with open(path, errors="replace") as f:
+        for line in f:
+            words = line.split()
+            if line.startswith("Requests/sec:"):
+                rps = float(words[1])
+            elif len(words) == 2 and words[0] == "50.000%" or (len(words) == 2 and words[0] == "50%"):
+                p50 = _ms(words[1])
+            elif len(words) == 2 and words[0] in ("99%", "99.000%"):
+                p99 = _ms(words[1])
+            elif "requests in" in line:
+                requests = int(words[0])
+            elif line.strip().startswith("Non-2xx or 3xx responses:"):
+                non2xx = int(words[-1])
+            elif line.strip().startswith("Socket errors:"):
+                # Socket errors: connect 0, read 0, write 0, timeout 0
+                nums = [int(w.rstrip(",")) for w in words if w.rstrip(",").isdigit()]
+                sockerr = sum(nums)
+    return rps, p50, p99, requests, non2xx, sockerr
+
+
+# ------------------------------------------------------------------ idle connections
+
+def idle(port, n, path, directory):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    request = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % path).encode()
+    sel = selectors.DefaultSelector()
+    done_socks = []
+    failed = 0
+    deadline = time.monotonic() + 120
+    batch = 200
+    opened = 0
+    while opened < n and time.monotonic() < deadline:
+        pending = {}
+        for _ in range(min(batch, n - opened)):
+            s = socket.socket()
+            s.setblocking(False)
+            err = s.connect_ex(("127.0.0.1", port))
+            if err not in (0, errno.EINPROGRESS):
+                s.close()
+                failed += 1
+                continue
+            pending[s] = bytearray()
+            sel.register(s, selectors.EVENT_WRITE)
+        opened += batch
+        sent = set()
+        while pending and time.monotonic() < deadline:
+            for key, ev in sel.select(timeout=1):
+                s = key.fileobj
+                if s not in pending:
+                    continue
+                if ev & selectors.EVENT_WRITE and s not in sent:
+                    try:
+                        s.send(request)
+                        sent.add(s)
+                        sel.modify(s, selectors.EVENT_READ)
+                    except OSError:
+                        sel.unregister(s)
+                        del pending[s]
+                        s.close()
+                        failed += 1
+                    continue
+                try:
+                    data = s.recv(65536)
+                except OSError:
+                    data = b""
+                if not data:
+                    sel.unregister(s)
+                    del pending[s]
+                    s.close()
+                    failed += 1
+                    continue
+                buf = pending[s]
+                buf += data
+                head_end = buf.find(b"\r\n\r\n")
+                if head_end >= 0:
+                    length = 0
+                    for line in bytes(buf[:head_end]).split(b"\r\n")[1:]:
+                        name, _, value = line.partition(b":")
+                        if name.strip().lower() == b"content-length":
+                            length = int(value.strip())
+                    if len(buf) >= head_end + 4 + length:
+                        ok = buf.startswith(b"HTTP/1.1 200")
+                        sel.unregister(s)
+                        del pending[s]
+                        if ok:
+                            done_socks.append(s)
+                        else:
+                            s.close()
+                            failed += 1
+        for s in pending:
+            sel.unregister(s)
+            s.close()
+            failed += 1
+    with open(os.path.join(directory, "ready.tmp"), "w") as f:
+        f.write("open %d failed %d\n" % (len(done_socks), failed))
+    os.rename(os.path.join(directory, "ready.tmp"), os.path.join(directory, "ready"))
+    end = time.monotonic() + 60
+    while not os.path.exists(os.path.join(directory, "done")) and time.monotonic() < end:
+        time.sleep(0.05)
+    # How many did the gateway keep open all along?
+    still = 0
+    probe = selectors.DefaultSelector()
+    for s in done_socks:
+        probe.register(s, selectors.EVENT_READ)
+    readable = {k.fileobj for k, _ in probe.select(timeout=0)}
+    for s in done_socks:
+        if s not in readable:
+            still += 1
+            continue
+        try:
+            if s.recv(1, socket.MSG_PEEK):
+                still += 1
+        except OSError:
+            pass
+    with open(os.path.join(directory, "result"), "w") as f:
+        f.write("open %d still %d failed %d\n" % (len(done_socks), still, failed))
+    for s in done_socks:
+        s.close()
+
+
+# ------------------------------------------------------------------ report
+
+GATEWAYS = ["fcgimux", "nginx", "haproxy", "lighttpd"]
+ANCHORS = GATEWAYS[1:]
+
+
+def _num(x):
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _median(values):
+    values = [v for v in values if v == v]
+    return statistics.median(values) if values else float("nan")
+
+
+def _fmt(v, digits=1):
+    if v != v:
+        return "n/a"
+    if abs(v) >= 1000:
+        return "{:,.0f}".format(v)
+    return ("{:.%df}" % digits).format(v)
+
+
+def _ratio(a, b):
+    if a != a or b != b or b == 0:
+        return "n/a"
+    return "%.2f" % (a / b)
+
+
+def report(raw_path, meta_path, out_path):
+    rows = []
+    with open(raw_path) as f:
+        header = f.readline().rstrip("\n").split("\t")
+        for line in f:
+            rows.append(dict(zip(header, line.rstrip("\n").split("\t"))))
+    meta = {}
+    order = []
+    with open(meta_path) as f:
+        for line in f:
+            if "=" in line:
+                k, _, v = line.rstrip("\n").partition("=")
+                if k not in meta:
+                    order.append(k)
+                    meta[k] = v
+                else:
+                    meta[k] += "\n" + v
+
+    kinds = [k for k in meta.get("kinds", "").split() if k]
+    gateways = [g for g in meta.get("gateways", "").split() if g] or GATEWAYS
+    anchors = [g for g in gateways if g != "fcgimux"]
+
+    load = {}   # (kind, gw, c) -> metric -> [values]
+    errors = {}  # (kind, gw) -> [non2xx, sockerr, requests]
+    bodies = {}  # (kind, gw, test) -> [MB/s]
+    body_fail = {}
+    idle_rows = {}
+    for r in rows:
+        t = r["test"]
+        kind, gw = r["kind"], r["gateway"]
+        if t == "load":
+            c = int(r["concurrency"])
+            d = load.setdefault((kind, gw, c), {})
+            reqs = _num(r["requests"])
+            cpu = _num(r["cpu_s"])
+            non2xx = _num(r["non2xx"])
+            good = (reqs - non2xx) / reqs if reqs > 0 else float("nan")
+            for name, v in (("rps", _num(r["rps"]) * good), ("p50", _num(r["p50_ms"])), ("p99", _num(r["p99_ms"])),
+                            ("cpu1k", cpu / reqs * 1000 if reqs > 0 else float("nan")),
+                            ("rss", _num(r["peak_rss_kb"]) / 1024)):
+                d.setdefault(name, []).append(v)
+            e = errors.setdefault((kind, gw, c), [0, 0, 0])
+            e[0] += int(_num(r["non2xx"]) or 0)
+            e[1] += int(_num(r["sockerr"]) or 0)
+            e[2] += int(reqs or 0)
+        elif t in ("download", "upload"):
+            if r["ok"] == "1":
+                bodies.setdefault((kind, gw, t), []).append(_num(r["mb_s"]))
+            else:
+                body_fail[(kind, gw, t)] = body_fail.get((kind, gw, t), 0) + 1
+        elif t == "idle":
+            idle_rows.setdefault(gw, []).append(r)
+
+    concs = sorted({k[2] for k in load})
+    med = {k: {m: _median(v) for m, v in d.items()} for k, d in load.items()}
+
+    out = []
+    w = out.append
+    w("# fcgimux benchmark results")
+    w("")
+    w("Generated by `bench/run.sh` on %s — do not edit by hand; rerun instead." % meta.get("date", "?"))
+    w("")
+    w("Command: `%s`" % meta.get("command", "?"))
+    w("")
+    w("Ratios are **fcgimux ÷ anchor** over the medians of %s interleaved rounds "
+      "(gateways in turn A B C D, A B C D, …, each restarted for every point). "
+      "Requests/s and MB/s: above 1 means fcgimux is better. Latency, CPU per request and "
+      "memory: below 1 means fcgimux is better. Only ratios from one run are meaningful: "
+      "the machine is shared and noisy, so absolute numbers move between runs." % meta.get("rounds", "?"))
+    w("")
+
+    def ratio_table(kind, metrics):
+        w("| metric | concurrency | " + " | ".join("vs %s" % a for a in anchors) + " |")
+        w("|---|---:|" + "---:|" * len(anchors))
+        for mname, label in metrics:
+            for c in concs:
+                f = med.get((kind, "fcgimux", c), {}).get(mname, float("nan"))
+                cells = []
+                for a in anchors:
+                    cell = _ratio(f, med.get((kind, a, c), {}).get(mname, float("nan")))
+                    bad = [g for g in ("fcgimux", a) if sum(errors.get((kind, g, c), [0, 0, 0])[:2]) > 0]
+                    cells.append(cell + ("*" if bad else ""))
+                w("| %s | %d | %s |" % (label, c, " | ".join(cells)))
+        w("")
+        w("\\* one of the two gateways had non-2xx responses or socket errors at this point "
+          "(see the absolute table and \"Problems seen\"); requests/s counts 2xx responses only.")
+
+    metrics = [("rps", "requests/s"), ("p50", "p50 latency"), ("p99", "p99 latency"),
+               ("cpu1k", "CPU s / 1000 req"), ("rss", "peak RSS")]
+    if kinds:
+        w("## Headline: libfcgi workers (the gateway is the bottleneck), fcgimux ÷ anchor")
+        w("")
+        ratio_table(kinds[0], metrics)
+        w("")
+
+    for kind in kinds:
+        w("## Worker kind: %s" % kind)
+        w("")
+        w("%s" % meta.get("about_" + kind, ""))
+        w("")
+        w("### Ratios fcgimux ÷ anchor")
+        w("")
+        ratio_table(kind, metrics)
+        w("")
+        w("### Absolute medians")
+        w("")
+        w("| concurrency | gateway | requests/s (2xx) | p50 ms | p99 ms | CPU s / 1000 req | peak RSS MiB | requests (all rounds) | non-2xx | socket errors |")
+        w("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for c in concs:
+            for g in gateways:
+                m = med.get((kind, g, c))
+                if not m:
+                    continue
+                e = errors.get((kind, g, c), [0, 0, 0])
+                w("| %d | %s | %s | %s | %s | %s | %s | %s | %d | %d |" % (
+                    c, g, _fmt(m["rps"], 0), _fmt(m["p50"], 2), _fmt(m["p99"], 2), _fmt(m["cpu1k"], 3),
+                    _fmt(m["rss"], 1), "{:,}".format(e[2]), e[0], e[1]))
+        w("")
+        w("### Large bodies (MB/s = 10^6 bytes/s, median of rounds, one transfer at a time with curl)")
+        w("")
+        w("| gateway | 50 MB download MB/s | 10 MB upload MB/s | ratio fcgimux ÷ gateway (download / upload) |")
+        w("|---|---:|---:|---|")
+        fd = _median(bodies.get((kind, "fcgimux", "download"), []))
+        fu = _median(bodies.get((kind, "fcgimux", "upload"), []))
+        for g in gateways:
+            d = _median(bodies.get((kind, g, "download"), []))
+            u = _median(bodies.get((kind, g, "upload"), []))
+            fails = []
+            for t in ("download", "upload"):
+                if body_fail.get((kind, g, t)):
+                    fails.append("%d failed %s(s)" % (body_fail[(kind, g, t)], t))
+            ratio = "—" if g == "fcgimux" else "%s / %s" % (_ratio(fd, d), _ratio(fu, u))
+            w("| %s | %s | %s | %s%s |" % (g, _fmt(d, 0), _fmt(u, 0), ratio, ("; " + ", ".join(fails)) if fails else ""))
+        w("")
+
+    if idle_rows:
+        w("## 10,000 idle keep-alive client connections (%s workers)" % meta.get("idle_kind", "libfcgi"))
+        w("")
+        w("Each connection sends one `GET` and keeps the connection open; RSS is VmRSS summed over "
+          "the gateway's processes before and after (kernel socket buffers not included).")
+        w("")
+        w("| gateway | connections held | still open at the end | RSS before MiB | RSS after MiB | KiB per connection | ratio fcgimux ÷ gateway |")
+        w("|---|---:|---:|---:|---:|---:|---:|")
+        per = {}
+        for g, rs in idle_rows.items():
+            per[g] = _median([_num(r["rss_after_kb"]) - _num(r["rss_before_kb"]) for r in rs]) / max(1, _median([_num(r["open"]) for r in rs]))
+        for g in gateways:
+            rs = idle_rows.get(g)
+            if not rs:
+                continue
+            r = rs[len(rs) // 2]
+            w("| %s | %s | %s | %s | %s | %s | %s |" % (
+                g, r["open"], r["still"], _fmt(_num(r["rss_before_kb"]) / 1024), _fmt(_num(r["rss_after_kb"]) / 1024),
+                _fmt(per[g], 2), "—" if g == "fcgimux" else _ratio(per.get("fcgimux", float("nan")), per[g])))
+        w("")
+
+    notes = meta.get("notes", "").strip()
+    if notes:
+        w("## Problems seen during this run")
+        w("")
+        for line in notes.split("\n"):
+            w("- " + line)
+        w("")
+
+    w("## Versions and machine")
+    w("")
+    for k in order:
+        if k.startswith("version_") or k in ("kernel", "nproc", "cpu", "memory", "fcgimux_build"):
+            w("- %s: `%s`" % (k.replace("version_", ""), meta[k]))
+    w("")
+    w("## Settings")
+    w("")
+    for line in meta.get("settings", "").split("\n"):
+        if line.strip():
+            w("- " + line)
+    w("")
+    with open(out_path, "w") as f:
+        f.write("\n".join(out))
+
+
+def main():
+    if len(sys.argv) >= 3 and sys.argv[1] == "wrk":
+        print(" ".join(str(x) for x in parse_wrk(sys.argv[2])))
+    elif len(sys.argv) == 6 and sys.argv[1] == "idle":
+        idle(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5])
+    elif len(sys.argv) == 5 and sys.argv[1] == "report":
+        report(sys.argv[2], sys.argv[3], sys.argv[4])
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()
