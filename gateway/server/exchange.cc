@@ -362,7 +362,9 @@ void Exchange::on_upstream_failed(const UpstreamFailure& f) {
     conn_->abort();
     return;
   }
-  const Error e = f.error == Error::NoWorker ? Error::NoWorker : f.error;
+  // A request that never reached any worker had no answer to lose: the
+  // client is told no worker was available (503), not that one failed.
+  const Error e = !f.reached_worker ? Error::NoWorker : f.error;
   send_error(e, e == Error::ResponseTimeout ? "the worker did not answer in time"
                 : e == Error::NoWorker      ? "the worker is overloaded"
                                             : "the worker failed",

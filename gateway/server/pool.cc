@@ -33,7 +33,11 @@ Worker* Pool::pick(const std::set<const Worker*>& tried, uint64_t sticky_key, bo
   for (size_t i = 0; i < workers_.size(); ++i) {
     const Worker& w = *workers_[i];
     const bool admitted = w.admits_new_work(t);
-    any_admitted = any_admitted || admitted;
+    // A worker that is full or being probed takes no new work right now but
+    // will soon (a completion, or the probe's answer): requests wait for it
+    // in the queue rather than fail.
+    const HealthState st = w.health().state();
+    any_admitted = any_admitted || admitted || st == HealthState::Full || st == HealthState::Suspect;
     if (admitted && !tried.count(&w)) untried_left = true;
   }
   for (size_t i = 0; i < workers_.size(); ++i) {
@@ -58,8 +62,8 @@ Pool::DispatchResult Pool::dispatch(Exchange* ex, const std::set<const Worker*>&
       bool any_admitted = false;
       Worker* w = pick(tried, ex->sticky_key(), any_admitted);
       if (w == nullptr) {
-        if (!any_admitted) break;  // all disabled: 503 at once, below
-        goto enqueue;              // all at their cap: wait for capacity
+        if (!any_admitted) break;  // all evicted: 503 at once, below
+        goto enqueue;              // all full or being probed: wait for one
       }
       if (w->assign(ex)) return {DispatchResult::Assigned};
       // Connect failed at once; the worker is now disabled; try another.

@@ -87,6 +87,7 @@ void Worker::on_request_done(UpstreamConnection* c, bool ok, bool reusable) {
   }
   if (ok) {
     if (c->requests_served() >= 2) keepalive_proven_ = true;
+    health_.on_completion(now(thread_.loop()));
     auto t = health_.on_success(now(thread_.loop()));
     if (t.changed()) {
       log_transition(t, "one of our requests completed");
@@ -114,7 +115,20 @@ void Worker::on_idle_closed(UpstreamConnection* c, bool soon_after_response) {
 }
 
 void Worker::on_failure(FailureKind kind, std::string_view detail) {
-  const auto t = health_.on_failure(kind, now(thread_.loop()));
+  const TimePoint n = now(thread_.loop());
+  if (kind == FailureKind::ConnectTimeout &&
+      health_.completed_since(n - 2 * pool_.config().connect_timeout)) {
+    // A connect that times out while the worker keeps completing our
+    // requests is a full accept backlog, not a dead machine: stop sending it
+    // new work until it completes one, and count nothing against it.
+    const auto t = health_.on_busy(n);
+    if (t.changed()) {
+      log_transition(t, fmt::format("{} while it keeps completing requests", detail));
+      thread_.notify_health_changed();
+    }
+    return;
+  }
+  const auto t = health_.on_failure(kind, n);
   if (t.changed()) {
     log_transition(t, detail);
     thread_.notify_health_changed();
@@ -208,7 +222,7 @@ void Worker::apply_probe(const ProbeResult& r) {
     case ProbePurpose::Readmission: {
       bool full = false;
       const auto tr = health_.on_probe_result(r.answered ? ProbeOutcome::Answered : ProbeOutcome::Unanswered,
-                                              t, full);
+                                              t, probe_started_, full);
       const std::string cause = probe_reason_.empty() ? heard : fmt::format("{}, {}", probe_reason_, heard);
       if (tr.changed()) {
         log_transition(tr, cause);

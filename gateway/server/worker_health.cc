@@ -63,16 +63,25 @@ bool WorkerHealth::claim_readmission_probe(TimePoint now) {
   return true;
 }
 
-HealthTransition WorkerHealth::on_probe_result(ProbeOutcome outcome, TimePoint now, bool& was_full) {
+HealthTransition WorkerHealth::on_probe_result(ProbeOutcome outcome, TimePoint now, TimePoint probe_started,
+                                               bool& was_full) {
   std::lock_guard lock(mu_);
   const unsigned cap = configured_capacity_ ? configured_capacity_ : learned_capacity_;
-  was_full = cap > 0 && in_flight() >= int(cap);
+  const bool at_capacity = cap > 0 && in_flight() >= int(cap);
+  const bool progressing =
+      last_completion_ms_.load(std::memory_order_relaxed) >= probe_started.time_since_epoch().count();
+  was_full = at_capacity || progressing;
   return tracker_.on_probe_result(outcome, was_full, now);
 }
 
 HealthTransition WorkerHealth::on_success(TimePoint now) {
   std::lock_guard lock(mu_);
   return tracker_.on_success(now);
+}
+
+HealthTransition WorkerHealth::on_busy(TimePoint now) {
+  std::lock_guard lock(mu_);
+  return tracker_.on_busy(now);
 }
 
 unsigned WorkerHealth::capacity() {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -37,9 +38,20 @@ class WorkerHealth {
   bool on_suspect(TimePoint now);
   // Claims the re-admission probe: true for exactly one caller once due.
   bool claim_readmission_probe(TimePoint now);
-  // |full| is decided here from our requests in flight and the capacity.
-  HealthTransition on_probe_result(ProbeOutcome outcome, TimePoint now, bool& was_full);
+  // Whether the worker was busy rather than hung is decided here: our
+  // requests in flight fill its known capacity, or one of our requests
+  // completed on it since |probe_started| (a hung worker completes nothing;
+  // a saturated one keeps completing, whatever its unknown capacity).
+  HealthTransition on_probe_result(ProbeOutcome outcome, TimePoint now, TimePoint probe_started,
+                                   bool& was_full);
+  // One of our requests completed on the worker (any thread).
+  void on_completion(TimePoint now) { last_completion_ms_.store(now.time_since_epoch().count(), std::memory_order_relaxed); }
   HealthTransition on_success(TimePoint now);
+  HealthTransition on_busy(TimePoint now);
+  // One of our requests completed on the worker at or after |since|.
+  bool completed_since(TimePoint since) const {
+    return last_completion_ms_.load(std::memory_order_relaxed) >= since.time_since_epoch().count();
+  }
 
   // Our requests in flight on this worker, all threads together.
   void add_in_flight(int delta) { in_flight_.fetch_add(delta, std::memory_order_relaxed); }
@@ -60,6 +72,7 @@ class WorkerHealth {
   std::optional<bool> mpxs_;
   ProbeKind probe_kind_ = ProbeKind::Unknown;
   std::atomic<int> in_flight_{0};
+  std::atomic<int64_t> last_completion_ms_{INT64_MIN};
 };
 
 }  // namespace fcgimux

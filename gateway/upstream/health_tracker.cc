@@ -135,6 +135,7 @@ HealthTransition HealthTracker::on_probe_result(ProbeOutcome outcome, bool full,
         // leaves a new connection in its backlog: busy, not hung.
         ++full_strikes_;
         state_ = HealthState::Full;
+        last_answered_probe_ = now;  // the cooldown applies: busy workers are not probed back to back
         return {from, state_, {}, failures_};
       }
       full_strikes_ = 0;
@@ -154,6 +155,12 @@ HealthTransition HealthTracker::on_probe_result(ProbeOutcome outcome, bool full,
       return {from, from, {}, failures_};  // a stale result: a newer event decided already
   }
   return {from, from, {}, failures_};
+}
+
+HealthTransition HealthTracker::on_busy(TimePoint) {
+  const HealthState from = state_;
+  if (state_ == HealthState::Healthy) state_ = HealthState::Full;
+  return {from, state_, {}, failures_};
 }
 
 HealthTransition HealthTracker::on_success(TimePoint) {

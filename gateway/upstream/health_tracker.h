@@ -52,8 +52,9 @@ struct HealthConfig {
   double jitter = 0.1;
   // After re-admission the worker's weight ramps from 10% to 100% over this.
   std::chrono::milliseconds slow_start{5000};
-  // After an answered probe, further suspicions are ignored for this long,
-  // so one slow view does not keep its worker probed (and out) back to back.
+  // After a probe that kept the worker in (answered, or busy), further
+  // suspicions are ignored for this long, so one slow view or a saturated
+  // worker does not get probed (and kept out) back to back.
   std::chrono::milliseconds suspicion_cooldown{500};
 };
 
@@ -100,6 +101,10 @@ class HealthTracker {
   // in flight on the worker fill its known capacity, so silence means "busy",
   // not "dead".
   HealthTransition on_probe_result(ProbeOutcome outcome, bool full, TimePoint now);
+  // The worker is alive but cannot take more now (a connect timed out in its
+  // full backlog while it keeps completing our requests): no new work until
+  // one of ours completes; no failure counted.
+  HealthTransition on_busy(TimePoint now);
   // A request completed without a worker fault: the failure ladder resets,
   // and a full worker has room again.
   HealthTransition on_success(TimePoint now);

@@ -174,3 +174,19 @@ TEST_CASE("draining takes a worker out whatever its health, and back", "[health]
     CHECK(h.probe_due(t + 5s));
   }
 }
+
+TEST_CASE("a busy worker takes no new work until one of ours completes, and counts no failure",
+          "[health]") {
+  HealthTracker h{no_jitter()};
+  TimePoint t{};
+  auto busy = h.on_busy(t);
+  CHECK(busy.to == HealthState::Full);
+  CHECK_FALSE(h.admits_new_work(t));
+  CHECK(h.consecutive_failures() == 0);
+  CHECK(h.on_success(t + 5ms).to == HealthState::Healthy);
+  SECTION("busy never overrides an eviction") {
+    h.on_failure(FailureKind::ConnectRefused, t);
+    CHECK_FALSE(h.on_busy(t).changed());
+    CHECK(h.state() == HealthState::Disabled);
+  }
+}
