@@ -333,7 +333,17 @@ void HttpConnection::send(std::string bytes) {
   queued_bytes_ += bytes.size();
   if (out_.empty()) out_ = std::move(bytes);
   else out_.append(bytes);
+  if (!writing_ && !flush_scheduled_) {
+    flush_scheduled_ = true;
+    thread_.schedule_flush(this);
+  }
+}
+
+void HttpConnection::flush_now() {
+  flush_scheduled_ = false;
+  if (closed_) return;
   if (!writing_) start_write();
+  if (!writing_ && out_.empty()) after_flush();
 }
 
 void HttpConnection::start_write() {
@@ -381,7 +391,7 @@ void HttpConnection::on_written(WriteReq* w, int status) {
 
 void HttpConnection::close_when_flushed() {
   close_after_flush_ = true;
-  if (!writing_ && out_.empty()) after_flush();
+  if (!writing_ && out_.empty() && !flush_scheduled_) after_flush();
 }
 
 void HttpConnection::after_flush() {

@@ -33,8 +33,11 @@ class HttpConnection : public HttpRequestSink {
   // false (and closes) when accepting fails.
   bool accept(uv_stream_t* server);
 
-  // Queues |bytes| for the client. Writes happen in order.
+  // Queues |bytes| for the client. Writes happen in order; what is queued
+  // during one loop iteration leaves in one write (see flush_now()).
   void send(std::string bytes);
+  // Called by the LoopThread after this iteration's I/O callbacks.
+  void flush_now();
   // Bytes queued or being written, not yet taken by the kernel.
   size_t queued_bytes() const { return queued_bytes_; }
   // The current exchange finished its response (all of it queued). The
@@ -104,6 +107,7 @@ class HttpConnection : public HttpRequestSink {
 
   std::string out_;             // bytes queued while a write is in flight
   bool writing_ = false;
+  bool flush_scheduled_ = false;
   size_t queued_bytes_ = 0;
 
   Phase phase_ = Phase::WaitingHead;

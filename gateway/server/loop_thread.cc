@@ -18,6 +18,10 @@ LoopThread::LoopThread(SharedState& shared, unsigned index, std::vector<int> lis
   health_async_.data = this;
   uv_timer_init(&loop_, &health_timer_);
   health_timer_.data = this;
+  uv_check_init(&loop_, &flush_check_);
+  flush_check_.data = this;
+  uv_check_start(&flush_check_, &LoopThread::on_flush_check_cb);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&flush_check_));  // it alone does not keep the loop running
   reaper_ = std::make_unique<Reaper>(&loop_);
   router_ = std::make_unique<Router>(shared_.config.routes);
   for (const PoolConfig& p : shared_.config.pools) {
@@ -60,6 +64,19 @@ void LoopThread::start() {
     uv_timer_start(&health_timer_, &LoopThread::on_health_timer_cb, 100, 100);
   }
   thread_ = std::thread([this] { run(); });
+}
+
+void LoopThread::on_flush_check_cb(uv_check_t* h) {
+  auto* self = static_cast<LoopThread*>(h->data);
+  if (self->flush_queue_.empty()) return;
+  // Connections queued here cannot have been freed yet: close callbacks run
+  // after the check phase of the same iteration.
+  auto batch = std::exchange(self->flush_queue_, {});
+  for (HttpConnection* c : batch) c->flush_now();
+  if (self->flush_queue_.empty()) {
+    batch.clear();
+    self->flush_queue_.swap(batch);  // keep the capacity: no allocation per iteration
+  }
 }
 
 void LoopThread::notify_health_changed() {
@@ -130,6 +147,8 @@ void LoopThread::maybe_finish_stop() {
   uv_close(reinterpret_cast<uv_handle_t*>(&health_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&stop_async_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&health_async_), nullptr);
+  uv_check_stop(&flush_check_);
+  uv_close(reinterpret_cast<uv_handle_t*>(&flush_check_), nullptr);
 }
 
 void LoopThread::on_connection_cb(uv_stream_t* server, int status) {

@@ -72,6 +72,10 @@ class LoopThread {
 
   // A connection freed its slot of max_connections.
   void shared_connections_release() { shared_.connections.fetch_sub(1, std::memory_order_relaxed); }
+  // Client writes are gathered: everything a connection queues during one
+  // loop iteration leaves in one write, flushed after the I/O callbacks
+  // (uv_check) and before any handle's close callback can free it.
+  void schedule_flush(HttpConnection* c) { flush_queue_.push_back(c); }
   // Called by a connection from its last close callback: frees it.
   void on_connection_closed(HttpConnection* c);
 
@@ -89,6 +93,7 @@ class LoopThread {
   static void on_async_cb(uv_async_t* h);
   static void on_health_async_cb(uv_async_t* h);
   static void on_health_timer_cb(uv_timer_t* t);
+  static void on_flush_check_cb(uv_check_t* h);
   static void on_grace_cb(uv_timer_t* t);
   static void on_walk_close_cb(uv_handle_t* h, void* arg);
 
@@ -99,6 +104,8 @@ class LoopThread {
   uv_async_t health_async_;       // "some worker's health changed"
   uv_timer_t health_timer_;       // thread 0 only: starts re-admission probes when due
   uv_timer_t grace_timer_;
+  uv_check_t flush_check_;
+  std::vector<HttpConnection*> flush_queue_;  // not owned; see schedule_flush()
   std::vector<int> listen_fds_;
   std::list<Listener> listeners_;  // list: addresses stay stable for handle->data
   std::unique_ptr<Reaper> reaper_;
