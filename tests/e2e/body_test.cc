@@ -31,7 +31,7 @@ struct Site {
                                       pool_toml("django", {&django}));
 };
 
-}  // namespace
+} // namespace
 
 TEST_CASE("body: a 10 MB POST reaches Django intact", "[e2e][body][django]") {
   Site site;
@@ -72,7 +72,8 @@ TEST_CASE("body: a chunked request body reaches Django whole with CONTENT_LENGTH
   HttpClient c(site.gw.port, 60s);
   c.send("POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\n"
          "Transfer-Encoding: chunked\r\n\r\n");
-  for (size_t off = 0; off < wire.size(); off += 100003) c.send(std::string_view(wire).substr(off, 100003));
+  for (size_t off = 0; off < wire.size(); off += 100003)
+    c.send(std::string_view(wire).substr(off, 100003));
   Response r = c.read_response();
   INFO(r.body);
   REQUIRE(r.status == 200);
@@ -88,7 +89,8 @@ TEST_CASE("body: a 20 MiB response reaches the client intact", "[e2e][body][djan
   REQUIRE(r.status == 200);
   CHECK(r.body.size() == size_t(20) << 20);
   CHECK(sha256_hex(r.body) == sha256_hex(big_body(20)));
-  if (r.has("content-length")) CHECK(r.header("content-length") == std::to_string(20 << 20));
+  if (r.has("content-length"))
+    CHECK(r.header("content-length") == std::to_string(20 << 20));
 
   // Twice on the same connection: nothing left over from the first.
   Response again = c.request("GET", "/big?mb=3");

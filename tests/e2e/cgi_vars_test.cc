@@ -11,17 +11,18 @@ using namespace e2e;
 namespace {
 
 // "<absent>" for a JSON null or a missing key, so CHECKs read plainly.
-std::string js(const Response& r, const std::string& key) {
+std::string js(const Response &r, const std::string &key) {
   return json_string(r.body, key).value_or("<absent>");
 }
 
-}  // namespace
+} // namespace
 
 TEST_CASE("cgi: Django at the root mount gets SCRIPT_NAME PATH_INFO QUERY_STRING and REQUEST_URI",
           "[e2e][cgi][django]") {
   TempDir dir;
   Worker dj = spawn_uwsgi_django(dir, "django-1");
-  Gateway gw = spawn_fcgimux(dir, server_toml() + route_toml("/", "django") + pool_toml("django", {&dj}));
+  Gateway gw =
+      spawn_fcgimux(dir, server_toml() + route_toml("/", "django") + pool_toml("django", {&dj}));
   const std::string host = "127.0.0.1:" + std::to_string(gw.port);
 
   Response r = http_get(gw.port, "/env?a=1&b=%20x&c=%C3%A9");
@@ -40,13 +41,13 @@ TEST_CASE("cgi: Django at the root mount gets SCRIPT_NAME PATH_INFO QUERY_STRING
   CHECK(js(r, "full_path") == "/env?a=1&b=%20x&c=%C3%A9");
   CHECK(js(r, "absolute_uri") == "http://" + host + "/env?a=1&b=%20x&c=%C3%A9");
   CHECK(js(r, "reverse_env") == "/env");
-  CHECK(js(r, "b") == " x");                    // request.GET decoded it
+  CHECK(js(r, "b") == " x"); // request.GET decoded it
   CHECK(js(r, "c") == "\xc3\xa9");
   CHECK(js(r, "worker") == "django-1");
   CHECK(r.header("x-worker") == "django-1");
 
   // Blocks, not SECTIONs: Catch2 would restart the workers for each one.
-  {  // a percent-encoded path is decoded into PATH_INFO, REQUEST_URI stays raw
+  { // a percent-encoded path is decoded into PATH_INFO, REQUEST_URI stays raw
     Response e = http_get(gw.port, "/e%6Ev?x=%2F%26");
     INFO(e.body);
     REQUIRE(e.status == 200);
@@ -60,11 +61,12 @@ TEST_CASE("cgi: Django at the root mount gets SCRIPT_NAME PATH_INFO QUERY_STRING
     CHECK(s.body == "status 404 from the application\n");
   }
 
-  {  // headers become HTTP_*; names with '_' and Proxy are dropped
-    Response h = http_get(gw.port, "/env", {{"X-Custom-Thing", "hello world"},
-                                            {"X_Underscored", "evil"},
-                                            {"Proxy", "http://evil.invalid/"},
-                                            {"Accept-Language", "fr"}});
+  { // headers become HTTP_*; names with '_' and Proxy are dropped
+    Response h = http_get(gw.port, "/env",
+                          {{"X-Custom-Thing", "hello world"},
+                           {"X_Underscored", "evil"},
+                           {"Proxy", "http://evil.invalid/"},
+                           {"Accept-Language", "fr"}});
     INFO(h.body);
     REQUIRE(h.status == 200);
     CHECK(js(h, "HTTP_X_CUSTOM_THING") == "hello world");
@@ -73,7 +75,7 @@ TEST_CASE("cgi: Django at the root mount gets SCRIPT_NAME PATH_INFO QUERY_STRING
     CHECK(js(h, "HTTP_PROXY") == "<absent>");
   }
 
-  {  // a POST has CONTENT_TYPE and CONTENT_LENGTH
+  { // a POST has CONTENT_TYPE and CONTENT_LENGTH
     Response p = http_request(gw.port, "POST", "/env?q=1",
                               {{"Content-Type", "application/x-www-form-urlencoded"}}, "a=b&c=d");
     INFO(p.body);
@@ -128,7 +130,7 @@ TEST_CASE("cgi: Django mounted at /app/ gets SCRIPT_NAME=/app and reverse() incl
   // Django has no such page.
   Response other = http_get(gw.port, "/application/env");
   CHECK(other.status == 404);
-  CHECK(other.header("x-worker") == "django-1");  // the app's 404, not fcgimux's
+  CHECK(other.header("x-worker") == "django-1"); // the app's 404, not fcgimux's
 
   // And the root route still works beside the mount.
   Response root = http_get(gw.port, "/env");
@@ -144,7 +146,8 @@ TEST_CASE("cgi: PHP-FPM gets SCRIPT_FILENAME and the PATH_INFO split and the fro
   Worker php = spawn_php_fpm(dir);
   const std::string root = fs::weakly_canonical(source_dir() / "examples/php").string();
   Gateway gw = spawn_fcgimux(
-      dir, server_toml() + route_toml("/", "php", "document_root = \"" + root + "\"\nindex = \"index.php\"") +
+      dir, server_toml() +
+               route_toml("/", "php", "document_root = \"" + root + "\"\nindex = \"index.php\"") +
                pool_toml("php", {&php}));
 
   SECTION("a script with extra path") {
@@ -190,7 +193,8 @@ TEST_CASE("cgi: PHP-FPM gets SCRIPT_FILENAME and the PATH_INFO split and the fro
 
   SECTION("a POST body reaches php://input") {
     const std::string body(100000, 'p');
-    Response r = http_request(gw.port, "POST", "/index.php", {{"Content-Type", "text/plain"}}, body);
+    Response r =
+        http_request(gw.port, "POST", "/index.php", {{"Content-Type", "text/plain"}}, body);
     INFO(r.body.substr(0, 2000));
     REQUIRE(r.status == 200);
     CHECK(json_int(r.body, "body_length") == 100000);

@@ -64,13 +64,15 @@ struct Options {
   std::string probe_path = "/healthz";
 };
 
-Options g_opts;  // set once in main before any thread starts; read-only after
+Options g_opts; // set once in main before any thread starts; read-only after
 
 bool send_all(int fd, std::string_view data) {
   while (!data.empty()) {
     ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return false;
     data.remove_prefix(size_t(n));
   }
   return true;
@@ -78,13 +80,14 @@ bool send_all(int fd, std::string_view data) {
 
 // One record (FastCGI 1.0 section 3.3), content split at 65535 bytes,
 // padded to a multiple of 8. |version| is 1 except when forging bad ones.
-std::string record(RecordType type, uint16_t id, std::string_view content, uint8_t version = fcgi::kVersion1) {
+std::string record(RecordType type, uint16_t id, std::string_view content,
+                   uint8_t version = fcgi::kVersion1) {
   std::string out;
   do {
     const size_t n = std::min(content.size(), fcgi::kMaxContentLen);
     const size_t pad = (8 - n % 8) % 8;
-    const char h[8] = {char(version), char(type), char(id >> 8), char(id & 0xff),
-                       char(n >> 8),  char(n & 0xff), char(pad), 0};
+    const char h[8] = {char(version), char(type),     char(id >> 8), char(id & 0xff),
+                       char(n >> 8),  char(n & 0xff), char(pad),     0};
     out.append(h, 8);
     out.append(content.substr(0, n));
     out.append(pad, '\0');
@@ -98,7 +101,7 @@ std::string end_request(uint16_t id) {
   return record(RecordType::EndRequest, id, std::string_view(body, 8));
 }
 
-void append_pair(std::string& out, std::string_view name, std::string_view value) {
+void append_pair(std::string &out, std::string_view name, std::string_view value) {
   for (size_t len : {name.size(), value.size()}) {
     if (len < 128) {
       out.push_back(char(len));
@@ -116,16 +119,18 @@ void append_pair(std::string& out, std::string_view name, std::string_view value
 // Decodes FastCGI name-value pairs (section 3.4) from |in|, adding them to
 // |out|. Stops at a truncated pair (this worker gets all PARAMS before it
 // decodes them).
-void decode_pairs(std::string_view in, std::map<std::string, std::string>& out) {
-  auto length = [&](size_t& n) {
-    if (in.empty()) return false;
+void decode_pairs(std::string_view in, std::map<std::string, std::string> &out) {
+  auto length = [&](size_t &n) {
+    if (in.empty())
+      return false;
     const auto b0 = static_cast<unsigned char>(in[0]);
     if (b0 < 128) {
       n = b0;
       in.remove_prefix(1);
       return true;
     }
-    if (in.size() < 4) return false;
+    if (in.size() < 4)
+      return false;
     n = size_t(b0 & 0x7f) << 24 | size_t(static_cast<unsigned char>(in[1])) << 16 |
         size_t(static_cast<unsigned char>(in[2])) << 8 | static_cast<unsigned char>(in[3]);
     in.remove_prefix(4);
@@ -138,14 +143,18 @@ void decode_pairs(std::string_view in, std::map<std::string, std::string>& out) 
   }
 }
 
-// True when the request (its PARAMS) is for the probe path.
-bool is_probe(const std::string& params) {
+// True when the request (its PARAMS) is for the probe path. Logs one line
+// per request read ("event=request uri=... probe=0|1"), so that tests can
+// wait until a request has reached this worker.
+bool is_probe(const std::string &params) {
   std::map<std::string, std::string> p;
   decode_pairs(params, p);
   std::string path = p["SCRIPT_NAME"] + p["PATH_INFO"];
   std::string uri = p["REQUEST_URI"];
-  uri = uri.substr(0, uri.find('?'));
-  return path == g_opts.probe_path || uri == g_opts.probe_path;
+  const bool probe = path == g_opts.probe_path || uri.substr(0, uri.find('?')) == g_opts.probe_path;
+  std::printf("event=request uri=%s probe=%d\n", uri.empty() ? "-" : uri.c_str(), probe ? 1 : 0);
+  std::fflush(stdout);
+  return probe;
 }
 
 std::string ok_response(uint16_t id) {
@@ -157,7 +166,8 @@ std::string ok_response(uint16_t id) {
 }
 
 void pause_before_answer() {
-  if (g_opts.delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(g_opts.delay_ms));
+  if (g_opts.delay_ms > 0)
+    std::this_thread::sleep_for(std::chrono::milliseconds(g_opts.delay_ms));
 }
 
 // Blocks until the peer closes (or errors), discarding what it sends.
@@ -165,8 +175,10 @@ void drain_until_close(int fd) {
   char tmp[4096];
   while (true) {
     ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return;
   }
 }
 
@@ -174,65 +186,69 @@ void drain_until_close(int fd) {
 // the connection must end (closed, or handed to drain_until_close).
 bool answer(int fd, uint16_t id, bool keep_conn) {
   switch (g_opts.mode) {
-    case Mode::Ok:
-      pause_before_answer();
-      return send_all(fd, ok_response(id)) && keep_conn && !g_opts.close_after_response;
-    case Mode::Stderr: {
-      pause_before_answer();
-      std::string err;
-      for (int i = 0; err.size() < 64 * 1024; ++i)
-        err += "fault_worker: stderr line " + std::to_string(i) + "\n";
-      return send_all(fd, record(RecordType::Stderr, id, err) + record(RecordType::Stderr, id, "")) &&
-             send_all(fd, ok_response(id)) && keep_conn && !g_opts.close_after_response;
-    }
-    case Mode::Garbage:
-      pause_before_answer();
-      send_all(fd, "HTTP/1.0 200 OK\r\nThis is not FastCGI at all.\r\n\r\n");
-      drain_until_close(fd);
-      return false;
-    case Mode::BadVersion:
-      pause_before_answer();
-      send_all(fd, record(RecordType::Stdout, id, "Status: 200 OK\r\n\r\nbad version\n", 2));
-      drain_until_close(fd);
-      return false;
-    case Mode::Stall:
-      drain_until_close(fd);
-      return false;
-    case Mode::Close:
-      pause_before_answer();
-      return false;
-    case Mode::CloseMidStdout: {
-      pause_before_answer();
-      std::string head = "Status: 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 100000\r\n\r\n";
-      send_all(fd, record(RecordType::Stdout, id, head + std::string(1000, 'x')));
-      return false;
-    }
+  case Mode::Ok:
+    pause_before_answer();
+    return send_all(fd, ok_response(id)) && keep_conn && !g_opts.close_after_response;
+  case Mode::Stderr: {
+    pause_before_answer();
+    std::string err;
+    for (int i = 0; err.size() < 64 * 1024; ++i)
+      err += "fault_worker: stderr line " + std::to_string(i) + "\n";
+    return send_all(fd, record(RecordType::Stderr, id, err) + record(RecordType::Stderr, id, "")) &&
+           send_all(fd, ok_response(id)) && keep_conn && !g_opts.close_after_response;
+  }
+  case Mode::Garbage:
+    pause_before_answer();
+    send_all(fd, "HTTP/1.0 200 OK\r\nThis is not FastCGI at all.\r\n\r\n");
+    drain_until_close(fd);
+    return false;
+  case Mode::BadVersion:
+    pause_before_answer();
+    send_all(fd, record(RecordType::Stdout, id, "Status: 200 OK\r\n\r\nbad version\n", 2));
+    drain_until_close(fd);
+    return false;
+  case Mode::Stall:
+    drain_until_close(fd);
+    return false;
+  case Mode::Close:
+    pause_before_answer();
+    return false;
+  case Mode::CloseMidStdout: {
+    pause_before_answer();
+    std::string head = "Status: 200 OK\r\nContent-Type: "
+                       "application/octet-stream\r\nContent-Length: 100000\r\n\r\n";
+    send_all(fd, record(RecordType::Stdout, id, head + std::string(1000, 'x')));
+    return false;
+  }
   }
   return false;
 }
 
 void serve(int fd) {
   std::string in;
-  std::map<uint16_t, bool> keep_conn;  // requests begun on this connection
-  std::map<uint16_t, std::string> params;  // their PARAMS stream so far
+  std::map<uint16_t, bool> keep_conn;     // requests begun on this connection
+  std::map<uint16_t, std::string> params; // their PARAMS stream so far
   char tmp[65536];
   bool open = true;
   while (open) {
     ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
     in.append(tmp, size_t(n));
     while (open && in.size() >= fcgi::kHeaderLen) {
-      const auto* h = reinterpret_cast<const unsigned char*>(in.data());
+      const auto *h = reinterpret_cast<const unsigned char *>(in.data());
       const size_t len = size_t(h[4]) << 8 | h[5];
       const size_t total = fcgi::kHeaderLen + len + h[6];
-      if (in.size() < total) break;
+      if (in.size() < total)
+        break;
       const uint8_t version = h[0];
       const auto type = RecordType(h[1]);
       const uint16_t id = uint16_t(h[2] << 8 | h[3]);
       const std::string content = in.substr(fcgi::kHeaderLen, len);
-      in.erase(0, total);  // |h| dangles from here on
-      if (version != fcgi::kVersion1) {  // not FastCGI: nothing sensible to say
+      in.erase(0, total);               // |h| dangles from here on
+      if (version != fcgi::kVersion1) { // not FastCGI: nothing sensible to say
         open = false;
         break;
       }
@@ -244,7 +260,7 @@ void serve(int fd) {
           append_pair(values, fcgi::kMpxsConns, "0");
           open = send_all(fd, record(RecordType::GetValuesResult, 0, values));
         }
-        continue;  // a hung process says nothing
+        continue; // a hung process says nothing
       }
       if (type == RecordType::BeginRequest) {
         keep_conn[id] = len >= 3 && (static_cast<unsigned char>(content[2]) & fcgi::kKeepConn) != 0;
@@ -253,7 +269,8 @@ void serve(int fd) {
       }
       if (type == RecordType::AbortRequest) {
         params.erase(id);
-        if (keep_conn.erase(id)) open = send_all(fd, end_request(id));
+        if (keep_conn.erase(id))
+          open = send_all(fd, end_request(id));
         continue;
       }
       if (type == RecordType::Params) {
@@ -276,36 +293,43 @@ void serve(int fd) {
   ::close(fd);
 }
 
-bool parse_args(int argc, char** argv) {
+bool parse_args(int argc, char **argv) {
   bool have_mode = false;
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
-    auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
+    auto value = [&]() -> const char * { return i + 1 < argc ? argv[++i] : nullptr; };
     static const std::map<std::string_view, Mode> modes = {
-        {"--ok", Mode::Ok},       {"--garbage", Mode::Garbage},
-        {"--bad-version", Mode::BadVersion}, {"--stall", Mode::Stall},
-        {"--close", Mode::Close}, {"--close-mid-stdout", Mode::CloseMidStdout},
+        {"--ok", Mode::Ok},
+        {"--garbage", Mode::Garbage},
+        {"--bad-version", Mode::BadVersion},
+        {"--stall", Mode::Stall},
+        {"--close", Mode::Close},
+        {"--close-mid-stdout", Mode::CloseMidStdout},
         {"--stderr", Mode::Stderr}};
     if (auto it = modes.find(a); it != modes.end()) {
       g_opts.mode = it->second;
       have_mode = true;
     } else if (a == "--listen") {
-      const char* v = value();
-      if (!v) return false;
+      const char *v = value();
+      if (!v)
+        return false;
       g_opts.listen = v;
     } else if (a == "--name") {
-      const char* v = value();
-      if (!v) return false;
+      const char *v = value();
+      if (!v)
+        return false;
       g_opts.name = v;
     } else if (a == "--probe-path") {
-      const char* v = value();
-      if (!v) return false;
+      const char *v = value();
+      if (!v)
+        return false;
       g_opts.probe_path = v;
     } else if (a == "--close-after-response") {
       g_opts.close_after_response = true;
     } else if (a == "--delay-ms") {
-      const char* v = value();
-      if (!v) return false;
+      const char *v = value();
+      if (!v)
+        return false;
       g_opts.delay_ms = std::atoi(v);
     } else {
       return false;
@@ -314,14 +338,16 @@ bool parse_args(int argc, char** argv) {
   return have_mode;
 }
 
-}  // namespace
+} // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char **argv) {
   if (!parse_args(argc, argv)) {
-    std::fprintf(stderr,
-                 "usage: %s --ok|--garbage|--bad-version|--stall|--close|--close-mid-stdout|--stderr "
-                 "[--listen 127.0.0.1:PORT] [--name NAME] [--delay-ms N] [--close-after-response] [--probe-path P]\n",
-                 argv[0]);
+    std::fprintf(
+        stderr,
+        "usage: %s --ok|--garbage|--bad-version|--stall|--close|--close-mid-stdout|--stderr "
+        "[--listen 127.0.0.1:PORT] [--name NAME] [--delay-ms N] [--close-after-response] "
+        "[--probe-path P]\n",
+        argv[0]);
     return 2;
   }
   ::signal(SIGPIPE, SIG_IGN);
@@ -340,14 +366,14 @@ int main(int argc, char** argv) {
   int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   ::setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (lfd < 0 || ::bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+  if (lfd < 0 || ::bind(lfd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0 ||
       ::listen(lfd, 128) != 0) {
     std::fprintf(stderr, "fault_worker: cannot listen on %s: %s\n", g_opts.listen.c_str(),
                  std::strerror(errno));
     return 1;
   }
   socklen_t len = sizeof addr;
-  ::getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::getsockname(lfd, reinterpret_cast<sockaddr *>(&addr), &len);
   char ip[INET_ADDRSTRLEN];
   ::inet_ntop(AF_INET, &addr.sin_addr, ip, sizeof ip);
   std::printf("event=listening addr=%s:%d\n", ip, ntohs(addr.sin_port));
@@ -355,7 +381,8 @@ int main(int argc, char** argv) {
   while (true) {
     int fd = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EINTR || errno == ECONNABORTED)
+        continue;
       std::perror("fault_worker: accept");
       return 1;
     }

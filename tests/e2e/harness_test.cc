@@ -14,9 +14,12 @@ TEST_CASE("harness: sha256 matches the FIPS 180-4 examples", "[e2e][harness]") {
   CHECK(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
         "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
   // 55, 56, 63 and 64 bytes: the padding edge cases.
-  CHECK(sha256_hex(std::string(55, 'a')) == "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318");
-  CHECK(sha256_hex(std::string(56, 'a')) == "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a");
-  CHECK(sha256_hex(std::string(64, 'a')) == "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb");
+  CHECK(sha256_hex(std::string(55, 'a')) ==
+        "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318");
+  CHECK(sha256_hex(std::string(56, 'a')) ==
+        "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a");
+  CHECK(sha256_hex(std::string(64, 'a')) ==
+        "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb");
   CHECK(sha256_hex(std::string(1000000, 'a')) ==
         "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
@@ -27,7 +30,7 @@ TEST_CASE("harness: Child stops its process by PID and reaps it", "[e2e][harness
   const pid_t pid = c.pid();
   REQUIRE(c.running());
   CHECK(c.stop(2000ms) == 128 + SIGTERM);
-  CHECK(::kill(pid, 0) != 0);  // gone and reaped
+  CHECK(::kill(pid, 0) != 0); // gone and reaped
 
   // One that ignores SIGTERM is killed after the grace period.
   Child stubborn =
@@ -36,7 +39,8 @@ TEST_CASE("harness: Child stops its process by PID and reaps it", "[e2e][harness
   CHECK(stubborn.stop(300ms) == 128 + SIGKILL);
 }
 
-TEST_CASE("harness: JSON helper reads strings and arrays and numbers and escapes", "[e2e][harness]") {
+TEST_CASE("harness: JSON helper reads strings and arrays and numbers and escapes",
+          "[e2e][harness]") {
   const std::string j = R"({"a": "x\"y", "n": null, "arr": ["first", "second"], "len": "42",
     "num": 17, "u": "\u00e9\ud83d\ude00", "path_info": "/p", "path": "/q"})";
   CHECK(json_string(j, "a") == "x\"y");
@@ -124,7 +128,7 @@ TEST_CASE("harness: fault_worker modes do what they say", "[e2e][harness][fault]
   CHECK(r.stdout_data.find("\r\n\r\nok\n") != std::string::npos);
 
   Worker garbage = spawn_fault_worker(dir, "--garbage");
-  CHECK_THROWS(fcgi_request(garbage.port, params, "", 1000ms));  // never a valid END_REQUEST
+  CHECK_THROWS(fcgi_request(garbage.port, params, "", 1000ms)); // never a valid END_REQUEST
 
   Worker stall = spawn_fault_worker(dir, "--stall");
   CHECK_THROWS_WITH(fcgi_request(stall.port, params, "", 300ms), Catch::Contains("timed out"));

@@ -17,10 +17,11 @@ struct Site {
                                       pool_toml("django", {&django}));
 };
 
-bool any_starts_with(const std::vector<std::string>& v, const std::string& prefix) {
-  return std::any_of(v.begin(), v.end(), [&](const std::string& s) { return s.rfind(prefix, 0) == 0; });
+bool any_starts_with(const std::vector<std::string> &v, const std::string &prefix) {
+  return std::any_of(v.begin(), v.end(),
+                     [&](const std::string &s) { return s.rfind(prefix, 0) == 0; });
 }
-}  // namespace
+} // namespace
 
 TEST_CASE("headers: three Set-Cookie headers stay three headers", "[e2e][headers][django]") {
   Site site;
@@ -28,13 +29,15 @@ TEST_CASE("headers: three Set-Cookie headers stay three headers", "[e2e][headers
   REQUIRE(r.status == 200);
   const auto cookies = r.all("set-cookie");
   std::string joined;
-  for (const auto& c : cookies) joined += c + " | ";
+  for (const auto &c : cookies)
+    joined += c + " | ";
   INFO("Set-Cookie: " << joined);
   REQUIRE(cookies.size() == 3);
   CHECK(any_starts_with(cookies, "a=1"));
   CHECK(any_starts_with(cookies, "b=2"));
   CHECK(any_starts_with(cookies, "c=3"));
-  for (const auto& c : cookies) CHECK(c.find(',') == std::string::npos);  // not folded
+  for (const auto &c : cookies)
+    CHECK(c.find(',') == std::string::npos); // not folded
   CHECK(r.body == "three cookies\n");
 }
 
@@ -58,7 +61,8 @@ TEST_CASE("headers: HEAD answers GET's headers without a body", "[e2e][headers][
   CHECK(head.header("content-type") == get.header("content-type"));
   CHECK(head.header("x-worker") == get.header("x-worker"));
   // Content-Length, if sent, is the GET body's (RFC 9110 section 9.3.2).
-  if (head.has("content-length")) CHECK(head.header("content-length") == std::to_string(1 << 20));
+  if (head.has("content-length"))
+    CHECK(head.header("content-length") == std::to_string(1 << 20));
 
   // No body bytes follow the HEAD response: the next response on the same
   // connection parses cleanly right after it.
@@ -76,5 +80,5 @@ TEST_CASE("headers: the application's own headers and statuses pass through",
   CHECK(r.body == "status 418 from the application\n");
   CHECK(r.header("content-type") == "text/plain");
   CHECK(r.header("x-worker") == "django-1");
-  CHECK(r.count("status") == 0);  // the CGI Status header becomes the status line
+  CHECK(r.count("status") == 0); // the CGI Status header becomes the status line
 }

@@ -13,17 +13,19 @@ struct Site {
   Gateway gw = spawn_fcgimux(dir, server_toml() + route_toml("/", "django") +
                                       pool_toml("django", {&django}));
 };
-}  // namespace
+} // namespace
 
 TEST_CASE("keepalive: 100 requests on one connection", "[e2e][keepalive][django]") {
   Site site;
   HttpClient c(site.gw.port, 30s);
   int ok = 0;
   for (int i = 0; i < 100; ++i) {
-    Response r = i % 2 ? c.request("GET", "/healthz") : c.request("GET", "/env?i=" + std::to_string(i));
+    Response r =
+        i % 2 ? c.request("GET", "/healthz") : c.request("GET", "/env?i=" + std::to_string(i));
     if (r.status == 200 && r.version == "HTTP/1.1" &&
         Response::lower(r.header("connection")) != "close" &&
-        (i % 2 ? r.body == "ok\n" : json_string(r.body, "QUERY_STRING") == "i=" + std::to_string(i)))
+        (i % 2 ? r.body == "ok\n"
+               : json_string(r.body, "QUERY_STRING") == "i=" + std::to_string(i)))
       ++ok;
     else
       FAIL_CHECK("request " << i << " got " << r.status << " " << r.body.substr(0, 200));
@@ -37,7 +39,8 @@ TEST_CASE("keepalive: pipelined requests are answered in order", "[e2e][keepaliv
   HttpClient c(site.gw.port, 30s);
   // The first is the slowest: an out-of-order gateway would answer it last.
   std::string wire = "GET /sleep?s=0.3 HTTP/1.1\r\nHost: x\r\n\r\n";
-  for (int i = 1; i <= 5; ++i) wire += "GET /env?i=" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (int i = 1; i <= 5; ++i)
+    wire += "GET /env?i=" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n";
   wire += "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
   wire += "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
   c.send(wire);
@@ -85,7 +88,8 @@ TEST_CASE("keepalive: no POST is lost when the worker closes its connection afte
   // worker and must be sent again, whatever its method.
   TempDir dir;
   Worker w = spawn_fault_worker(dir, "--ok", {"--close-after-response"});
-  Gateway gw = spawn_fcgimux(dir, server_toml("threads = 1") + route_toml("/", "p") + pool_toml("p", {&w}));
+  Gateway gw =
+      spawn_fcgimux(dir, server_toml("threads = 1") + route_toml("/", "p") + pool_toml("p", {&w}));
   HttpClient c(gw.port, 30s);
   std::string wire;
   for (int i = 0; i < 10; ++i)
@@ -94,11 +98,14 @@ TEST_CASE("keepalive: no POST is lost when the worker closes its connection afte
   int ok = 0;
   for (int i = 0; i < 10; ++i) {
     Response r = c.read_response();
-    if (r.status == 200 && r.body == "ok\n") ++ok;
-    else FAIL_CHECK("POST " << i << " got " << r.status);
+    if (r.status == 200 && r.body == "ok\n")
+      ++ok;
+    else
+      FAIL_CHECK("POST " << i << " got " << r.status);
   }
   CHECK(ok == 10);
 
   // The same one at a time, on new connections.
-  for (int i = 0; i < 10; ++i) CHECK(http_request(gw.port, "POST", "/form", {}, "abc").status == 200);
+  for (int i = 0; i < 10; ++i)
+    CHECK(http_request(gw.port, "POST", "/form", {}, "abc").status == 200);
 }

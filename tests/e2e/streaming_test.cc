@@ -10,7 +10,8 @@ TEST_CASE("streaming: chunks of a streamed response arrive as the view yields th
           "[e2e][streaming][django]") {
   TempDir dir;
   Worker dj = spawn_uwsgi_django(dir, "django-1");
-  Gateway gw = spawn_fcgimux(dir, server_toml() + route_toml("/", "django") + pool_toml("django", {&dj}));
+  Gateway gw =
+      spawn_fcgimux(dir, server_toml() + route_toml("/", "django") + pool_toml("django", {&dj}));
 
   // The view yields "chunk 0\n" at once, then one chunk per |delay| seconds.
   constexpr int n = 4;
@@ -27,8 +28,8 @@ TEST_CASE("streaming: chunks of a streamed response arrive as the view yields th
   // Only the timing relative to the view's own sleeps is checked: the first
   // chunk must have arrived at least (n-2) sleeps before the last one, i.e.
   // before the view's final sleep could have ended.
-  auto first = r.time_body_reached(8);                 // "chunk 0\n"
-  auto second = r.time_body_reached(16);               // "chunk 1\n"
+  auto first = r.time_body_reached(8);   // "chunk 0\n"
+  auto second = r.time_body_reached(16); // "chunk 1\n"
   auto last = r.time_body_reached(r.body.size());
   REQUIRE(first);
   REQUIRE(second);
