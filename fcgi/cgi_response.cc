@@ -1,6 +1,8 @@
 #include "fcgi/cgi_response.h"
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <limits>
 
 namespace fcgi {
@@ -8,13 +10,20 @@ namespace fcgi {
 namespace {
 
 // RFC 7230 §3.2.6 tchar: what a header field name may be made of.
-bool is_token_char(unsigned char c) {
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(char(c)) != std::string_view::npos;
-}
+constexpr std::array<bool, 256> kTokenChars = [] {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[size_t(c)] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[size_t(c)] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) t[size_t(c)] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
 
 bool is_token(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return is_token_char(c); });
+  if (s.empty()) return false;
+  for (char c : s)
+    if (!kTokenChars[static_cast<unsigned char>(c)]) return false;
+  return true;
 }
 
 // Control characters other than HTAB. A CR or NUL passed on in a value could
@@ -68,22 +77,29 @@ auto CgiResponseParser::feed(std::span<const std::byte> in) -> Result<Progress, 
   if (error_) return Unexpected{*error_};
   if (complete_) return Progress{true, 0};
   const char* const data = reinterpret_cast<const char*>(in.data());
+  const char* const end = data + in.size();
   size_t pos = 0;
   while (pos < in.size()) {
     const char* const begin = data + pos;
-    const char* const end = data + in.size();
-    const char* const nl = std::find(begin, end, '\n');
-    const bool have_line = nl != end;
+    const auto* nl = static_cast<const char*>(std::memchr(begin, '\n', size_t(end - begin)));
+    const bool have_line = nl != nullptr;
     const size_t take = size_t((have_line ? nl + 1 : end) - begin);
     // Checked before copying, so a head without line breaks cannot grow
     // line_ past the cap. seen_ <= max_head_bytes_ always holds here.
     if (take > max_head_bytes_ - seen_) return fail(CgiError::HeadTooLarge);
     seen_ += take;
     pos += take;
-    line_.append(begin, have_line ? take - 1 : take);
-    if (!have_line) break;
-
-    std::string_view line = line_;
+    if (!have_line) {
+      line_.append(begin, take);
+      break;
+    }
+    // A line that arrived whole is parsed where it lies; only a line split
+    // across feeds is gathered in line_.
+    std::string_view line(begin, take - 1);
+    if (!line_.empty()) {
+      line_.append(line);
+      line = line_;
+    }
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);  // CRLF or bare LF
     if (line.empty()) {
       // RFC 3875 §6.2: the blank line ends the head; what follows is body.
@@ -122,7 +138,8 @@ Result<void, CgiError> CgiResponseParser::on_line(std::string_view line) {
   } else if (iequals(name, "Location") && !head_.location) {
     head_.location = std::string(value);
   }
-  head_.headers.emplace_back(std::string(name), std::string(value));
+  if (head_.headers.empty()) head_.headers.reserve(8);  // one allocation for a typical head
+  head_.headers.emplace_back(name, value);
   return {};
 }
 

@@ -1,6 +1,7 @@
 #include "fcgi/params.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace fcgi {
 
@@ -8,16 +9,17 @@ namespace {
 
 size_t length_size(size_t len) { return len < 128 ? 1 : 4; }
 
-void encode_length(size_t len, std::string& out) {
+char* encode_length(size_t len, char* out) {
   if (len < 128) {
-    out.push_back(char(len));
-    return;
+    *out++ = char(len);
+    return out;
   }
   // §3.4: the top bit of the first byte marks the four-byte form.
-  out.push_back(char(((len >> 24) & 0x7f) | 0x80));
-  out.push_back(char((len >> 16) & 0xff));
-  out.push_back(char((len >> 8) & 0xff));
-  out.push_back(char(len & 0xff));
+  *out++ = char(((len >> 24) & 0x7f) | 0x80);
+  *out++ = char((len >> 16) & 0xff);
+  *out++ = char((len >> 8) & 0xff);
+  *out++ = char(len & 0xff);
+  return out;
 }
 
 }  // namespace
@@ -26,12 +28,18 @@ size_t encoded_pair_size(size_t name_len, size_t value_len) {
   return length_size(name_len) + length_size(value_len) + name_len + value_len;
 }
 
+char* encode_pair(std::string_view name, std::string_view value, char* out) {
+  out = encode_length(name.size(), out);
+  out = encode_length(value.size(), out);
+  if (!name.empty()) out = static_cast<char*>(std::memcpy(out, name.data(), name.size())) + name.size();
+  if (!value.empty()) out = static_cast<char*>(std::memcpy(out, value.data(), value.size())) + value.size();
+  return out;
+}
+
 void encode_pair(std::string_view name, std::string_view value, std::string& out) {
-  out.reserve(out.size() + encoded_pair_size(name.size(), value.size()));
-  encode_length(name.size(), out);
-  encode_length(value.size(), out);
-  out.append(name);
-  out.append(value);
+  const size_t at = out.size();
+  out.resize(at + encoded_pair_size(name.size(), value.size()));
+  encode_pair(name, value, out.data() + at);
 }
 
 ParamsDecoder::ParamsDecoder(size_t max_pair_len) : max_pair_len_(max_pair_len) {}

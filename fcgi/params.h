@@ -35,6 +35,11 @@ size_t encoded_pair_size(size_t name_len, size_t value_len);
 // kMaxEncodableLen (a string_view that long cannot come from a real request).
 void encode_pair(std::string_view name, std::string_view value, std::string& out);
 
+// Writes the encoded pair at |out|, which must have room for
+// encoded_pair_size() bytes; returns the end of what it wrote. Same
+// precondition as above.
+char* encode_pair(std::string_view name, std::string_view value, char* out);
+
 // Incremental decoder: feed the content of consecutive records of one stream
 // in any pieces; a pair may straddle pieces (and so records). Lengths are
 // checked against the cap as soon as they are read, and names and values grow

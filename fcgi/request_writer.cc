@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <string>
 
 #include "fcgi/params.h"
@@ -26,12 +27,31 @@ void write_begin_request(uint16_t id, Role role, bool keep_conn, IovecSink& out)
 }
 
 void write_params(uint16_t id, std::span<const Param> params, IovecSink& out) {
+  size_t total = 0;
+  for (const Param& p : params) total += encoded_pair_size(p.name.size(), p.value.size());
+  if (total > 0 && total <= kMaxContentLen) {
+    // The usual case: every pair fits one record. That record, its padding
+    // and the empty record that ends the stream are framed in one buffer
+    // and handed to the sink as one piece. The buffer is per thread and
+    // keeps its capacity (at most one record), so no allocation per request.
+    thread_local std::string frame;
+    const uint8_t pad = padding_for(total);
+    frame.resize(kHeaderLen + total + pad + kHeaderLen);
+    char* w = frame.data();
+    const auto header = encode_header({RecordType::Params, id, uint16_t(total), pad});
+    w = static_cast<char*>(std::memcpy(w, header.data(), kHeaderLen)) + kHeaderLen;
+    for (const Param& p : params) w = encode_pair(p.name, p.value, w);
+    std::memset(w, 0, pad);
+    w += pad;
+    const auto end = encode_header({RecordType::Params, id, 0, 0});
+    std::memcpy(w, end.data(), kHeaderLen);
+    out.push_copy(std::as_bytes(std::span(frame.data(), frame.size())));
+    return;
+  }
   // Params are small and copied: encode them all, then cut the encoding into
   // records. §3.4 lets a pair straddle records of the same stream, so cutting
   // at any byte is correct.
   std::string encoded;
-  size_t total = 0;
-  for (const Param& p : params) total += encoded_pair_size(p.name.size(), p.value.size());
   encoded.reserve(total);
   for (const Param& p : params) encode_pair(p.name, p.value, encoded);
   std::span<const std::byte> rest = as_bytes(encoded);

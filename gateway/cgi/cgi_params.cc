@@ -33,6 +33,8 @@
 #include "gateway/cgi/cgi_params.h"
 
 #include <algorithm>
+#include <charconv>
+#include <cstring>
 
 namespace fcgimux {
 
@@ -50,14 +52,17 @@ bool has_nul(std::string_view s) { return s.find('\0') != std::string_view::npos
 // "HTTP_" + name upper-cased with '-' → '_'; false when the name has a
 // character other than a letter, a digit or '-'.
 bool http_var_name(std::string_view name, std::string& out) {
-  out = "HTTP_";
+  out.resize(5 + name.size());
+  char* w = out.data();
+  std::memcpy(w, "HTTP_", 5);
+  w += 5;
   for (char c : name) {
     if (c >= 'a' && c <= 'z') {
-      out += char(c - 'a' + 'A');
+      *w++ = char(c - 'a' + 'A');
     } else if ((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
-      out += c;
+      *w++ = c;
     } else if (c == '-') {
-      out += '_';
+      *w++ = '_';
     } else {
       return false;
     }
@@ -89,29 +94,55 @@ size_t php_script_end(std::string_view rel) {
   return std::string_view::npos;
 }
 
-void set(CgiParams& p, std::string_view name, std::string_view value) {
-  p.emplace_back(std::string(name), std::string(value));
+void set(CgiParams& p, std::string_view name, std::string_view value) { p.emplace_back(name, value); }
+
+// Decimal digits of |v| (no allocation).
+struct Decimal {
+  char buf[24];
+  size_t len;
+  explicit Decimal(uint64_t v) {
+    const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    (void)ec;  // a uint64_t always fits
+    len = size_t(end - buf);
+  }
+  std::string_view view() const { return {buf, len}; }
+};
+
+// Header names that never become HTTP_* variables (see the file comment).
+bool is_excluded_header(std::string_view name) {
+  switch (name.size()) {
+    case 5: return iequals(name, "Proxy");
+    case 7: return iequals(name, "Upgrade");
+    case 12: return iequals(name, "Content-Type");
+    case 14: return iequals(name, "Content-Length");
+    case 17: return iequals(name, "Transfer-Encoding");
+    default: return false;
+  }
 }
+
+bool is_host(std::string_view name) { return name.size() == 4 && iequals(name, "Host"); }
 
 }  // namespace
 
 bool percent_decode(std::string_view raw, std::string& out) {
   out.clear();
   out.reserve(raw.size());
-  for (size_t i = 0; i < raw.size(); ++i) {
-    const char c = raw[i];
-    if (c != '%') {
-      if (c == '\0') return false;
-      out += c;
-      continue;
-    }
+  size_t i = 0;
+  while (i < raw.size()) {
+    // The run up to the next '%' (or NUL) is copied as is.
+    size_t j = i;
+    while (j < raw.size() && raw[j] != '%' && raw[j] != '\0') ++j;
+    out.append(raw.data() + i, j - i);
+    i = j;
+    if (i == raw.size()) break;
+    if (raw[i] == '\0') return false;
     if (i + 2 >= raw.size()) return false;  // "%" or "%4" at the end
     const int hi = hex_value(raw[i + 1]), lo = hex_value(raw[i + 2]);
     if (hi < 0 || lo < 0) return false;
     const char d = char(hi * 16 + lo);
     if (d == '\0') return false;
     out += d;
-    i += 2;
+    i += 3;
   }
   return true;
 }
@@ -119,6 +150,12 @@ bool percent_decode(std::string_view raw, std::string& out) {
 bool normalize_path(std::string_view path, std::string& out) {
   out.clear();
   if (path.empty() || path.front() != '/') return false;
+  // The usual path has no "." or ".." segment (no segment starts with '.'):
+  // it is its own normal form.
+  if (path.find("/.") == std::string_view::npos) {
+    out.assign(path);
+    return true;
+  }
   std::vector<std::string_view> segs;
   std::string_view rest = path.substr(1);
   while (true) {
@@ -163,7 +200,8 @@ Result<CgiParams> build_cgi_params(const CgiInput& in) {
     return Unexpected{Error::BadRequest};
   const std::string_view rel = std::string_view(path).substr(stem.size());
 
-  const std::string mount = route.mount();
+  // route.mount() without building a string.
+  const std::string_view mount = route.script_name ? std::string_view(*route.script_name) : stem;
   std::string script_name, path_info, script_filename;
   if (route.document_root.empty()) {
     script_name = mount;
@@ -182,22 +220,49 @@ Result<CgiParams> build_cgi_params(const CgiInput& in) {
       script = "/" + std::string(index);
       path_info = rel;
     }
-    script_name = mount + script;
+    script_name.reserve(mount.size() + script.size());
+    script_name = mount;
+    script_name += script;
     script_filename = std::string(root == "/" ? "" : root) + script;
   }
 
+  // One pass for the headers looked up below (the first of each, as
+  // RequestHead::find would give).
+  const std::string* host_header = nullptr;
+  const std::string* content_type = nullptr;
+  bool has_content_length_header = false;
+  for (const auto& [name, value] : head.headers) {
+    switch (name.size()) {
+      case 4:
+        if (!host_header && iequals(name, "Host")) host_header = &value;
+        break;
+      case 12:
+        if (!content_type && iequals(name, "Content-Type")) content_type = &value;
+        break;
+      case 14:
+        if (iequals(name, "Content-Length")) has_content_length_header = true;
+        break;
+      default:
+        break;
+    }
+  }
+
   // Host: the absolute-form authority wins over the Host header.
-  const std::string* host_header = head.find("Host");
   const std::string_view host = !head.authority.empty() ? std::string_view(head.authority)
                                 : host_header             ? std::string_view(*host_header)
                                                           : std::string_view{};
   std::string_view server_name = host_without_port(host);
   if (server_name.empty()) server_name = in.default_server_name;
 
-  std::string request_uri = head.target;
+  std::string absolute_form_uri;
+  std::string_view request_uri = head.target;
   if (!head.authority.empty()) {
-    request_uri = head.path;
-    if (head.target.find('?') != std::string::npos) request_uri += "?" + head.query;
+    absolute_form_uri = head.path;
+    if (head.target.find('?') != std::string::npos) {
+      absolute_form_uri += '?';
+      absolute_form_uri += head.query;
+    }
+    request_uri = absolute_form_uri;
   }
 
   CgiParams p;
@@ -205,7 +270,7 @@ Result<CgiParams> build_cgi_params(const CgiInput& in) {
   set(p, "GATEWAY_INTERFACE", "CGI/1.1");
   set(p, "SERVER_SOFTWARE", in.server_software);
   set(p, "SERVER_NAME", server_name);
-  set(p, "SERVER_PORT", std::to_string(conn.server_port));
+  set(p, "SERVER_PORT", Decimal(conn.server_port).view());
   set(p, "SERVER_ADDR", conn.server_addr);
   set(p, "SERVER_PROTOCOL", head.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1");
   set(p, "REQUEST_METHOD", head.method);
@@ -218,11 +283,11 @@ Result<CgiParams> build_cgi_params(const CgiInput& in) {
     set(p, "SCRIPT_FILENAME", script_filename);
     set(p, "REDIRECT_STATUS", "200");  // PHP's cgi.force_redirect wants it
   }
-  if (const std::string* ct = head.find("Content-Type")) set(p, "CONTENT_TYPE", *ct);
-  if (head.has_body() || head.find("Content-Length"))
-    set(p, "CONTENT_LENGTH", std::to_string(in.content_length));
+  if (content_type) set(p, "CONTENT_TYPE", *content_type);
+  if (head.has_body() || has_content_length_header)
+    set(p, "CONTENT_LENGTH", Decimal(in.content_length).view());
   set(p, "REMOTE_ADDR", conn.remote_addr);
-  set(p, "REMOTE_PORT", std::to_string(conn.remote_port));
+  set(p, "REMOTE_PORT", Decimal(conn.remote_port).view());
 
   // HTTP_*: one variable per header name, in order of first appearance;
   // repeated fields joined (RFC 9110 section 5.3), Cookie with "; "
@@ -230,18 +295,16 @@ Result<CgiParams> build_cgi_params(const CgiInput& in) {
   const size_t first_http = p.size();
   std::string var;
   for (const auto& [name, value] : head.headers) {
-    if (iequals(name, "Content-Type") || iequals(name, "Content-Length") ||
-        iequals(name, "Transfer-Encoding") || iequals(name, "Proxy") || iequals(name, "Upgrade"))
-      continue;
+    if (is_excluded_header(name)) continue;
     if (!http_var_name(name, var)) continue;
-    std::string_view v = value;
-    if (iequals(name, "Host") && !head.authority.empty()) v = head.authority;
+    const bool host_from_authority = !head.authority.empty() && is_host(name);
+    const std::string_view v = host_from_authority ? std::string_view(head.authority) : std::string_view(value);
     auto it = std::find_if(p.begin() + first_http, p.end(),
                            [&](const auto& kv) { return kv.first == var; });
     if (it == p.end()) {
-      p.emplace_back(var, std::string(v));
-    } else if (!(iequals(name, "Host") && !head.authority.empty())) {
-      it->second += iequals(name, "Cookie") ? "; " : ", ";
+      p.emplace_back(var, v);
+    } else if (!host_from_authority) {
+      it->second += (name.size() == 6 && iequals(name, "Cookie")) ? "; " : ", ";
       it->second += v;
     }
   }

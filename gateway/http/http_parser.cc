@@ -39,16 +39,34 @@
 #include "gateway/http/http_parser.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 namespace fcgimux {
 
 namespace {
 
-bool is_tchar(unsigned char c) {
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
-  return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != 0;
-}
+constexpr std::array<bool, 256> kTchar = [] {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[size_t(c)] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[size_t(c)] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) t[size_t(c)] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
+
+// reg-name characters of a host (RFC 3986 section 3.2.2: unreserved,
+// sub-delims, and '%' of pct-encoded).
+constexpr std::array<bool, 256> kHostChar = [] {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[size_t(c)] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[size_t(c)] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) t[size_t(c)] = true;
+  for (char c : std::string_view("-._~!$&'()*+,;=%")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
+
+bool is_tchar(unsigned char c) { return kTchar[c]; }
 
 bool is_token(std::string_view s) {
   if (s.empty()) return false;
@@ -102,11 +120,8 @@ bool is_valid_authority(std::string_view a) {
       port = a.substr(colon + 1);
       if (host.empty()) return false;
     }
-    for (unsigned char c : host) {
-      const bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                      std::strchr("-._~!$&'()*+,;=%", c) != nullptr;
-      if (!ok || c == 0) return false;
-    }
+    for (unsigned char c : host)
+      if (!kHostChar[c]) return false;
   }
   if (port.size() > 5) return false;
   for (char c : port)
@@ -161,7 +176,9 @@ int HttpParser::on_header_value_complete_cb(llhttp_t* p) {
   // so a padded Transfer-Encoding is refused whatever the padding.
   if (value.size() != self->value_.size() && iequals(self->field_, "Transfer-Encoding"))
     self->te_padded_ = true;
-  self->head_.headers.emplace_back(std::move(self->field_), std::string(value));
+  auto& headers = self->head_.headers;
+  if (headers.empty()) headers.reserve(16);  // one allocation for a typical head
+  headers.emplace_back(std::move(self->field_), value);
   self->field_.clear();
   self->value_.clear();
   return HPE_OK;
@@ -299,8 +316,23 @@ Result<size_t> HttpParser::feed_head(const char* p, size_t n) {
 // starts). Section 5.2: obs-fold is rejected with 400. NUL and other
 // controls (except HTAB) are never valid in a head.
 bool HttpParser::scan_head(const char* p, size_t n) {
-  for (size_t i = 0; i < n; ++i) {
-    const unsigned char c = static_cast<unsigned char>(p[i]);
+  // Bytes that need a decision: CR, LF and the controls we refuse. Any other
+  // byte in the middle of a line (not after a CR, not at a line start, where
+  // obs-fold is checked) changes nothing, so runs of them are skipped.
+  static constexpr std::array<bool, 256> kSpecial = [] {
+    std::array<bool, 256> t{};
+    for (int c = 0; c < 0x20; ++c) t[size_t(c)] = c != '\t';
+    t[0x7f] = true;
+    return t;
+  }();
+  size_t i = 0;
+  while (i < n) {
+    if (!scan_after_cr_ && !scan_line_start_) {
+      // Mid-line (so in_request_ is already set): skip ordinary bytes.
+      while (i < n && !kSpecial[static_cast<unsigned char>(p[i])]) ++i;
+      if (i == n) break;
+    }
+    const unsigned char c = static_cast<unsigned char>(p[i++]);
     if (scan_after_cr_) {
       if (c != '\n') return false;
       scan_after_cr_ = false;
@@ -349,7 +381,8 @@ Result<void> HttpParser::finish_head() {
 // ("http://host/p?q"), asterisk-form ("*", OPTIONS only). authority-form is
 // CONNECT's, which we refuse before getting here.
 Result<void> HttpParser::parse_target() {
-  head_.target = url_;
+  head_.target = std::move(url_);  // url_ is cleared for the next message anyway
+  url_.clear();
   std::string_view t = head_.target;
   if (t.find('#') != std::string_view::npos) return Unexpected{Error::BadRequest};
   if (t == "*") {

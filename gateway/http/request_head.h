@@ -37,6 +37,16 @@ struct RequestHead {
 };
 
 // ASCII case-insensitive equality, for header names.
-bool iequals(std::string_view a, std::string_view b);
+inline bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const char x = a[i], y = b[i];
+    if (x == y) continue;
+    const char lx = (x >= 'A' && x <= 'Z') ? char(x - 'A' + 'a') : x;
+    const char ly = (y >= 'A' && y <= 'Z') ? char(y - 'A' + 'a') : y;
+    if (lx != ly) return false;
+  }
+  return true;
+}
 
 }  // namespace fcgimux

@@ -2,7 +2,10 @@
 
 #include <time.h>
 
+#include <array>
+#include <charconv>
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 
@@ -12,22 +15,28 @@ namespace fcgimux {
 
 namespace {
 
-bool is_tchar(unsigned char c) {
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
-  return c != 0 && std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
-}
+constexpr std::array<bool, 256> kTchar = [] {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[size_t(c)] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[size_t(c)] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) t[size_t(c)] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
 
 bool is_token(std::string_view s) {
   if (s.empty()) return false;
-  for (unsigned char c : s)
-    if (!is_tchar(c)) return false;
+  for (char c : s)
+    if (!kTchar[static_cast<unsigned char>(c)]) return false;
   return true;
 }
 
 // A value that could split the head or smuggle a header: CR, LF, NUL. The CGI
 // response parser already rejects them; this is the last line of defence.
 bool is_safe_value(std::string_view v) {
-  return v.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+  for (char c : v)
+    if (c == '\r' || c == '\n' || c == '\0') return false;
+  return true;
 }
 
 std::string_view trim_ows(std::string_view s) {
@@ -40,29 +49,44 @@ std::string_view trim_ows(std::string_view s) {
 // hop. Content-Length is dropped too: it is re-emitted according to framing.
 // Status is CGI's own field (RFC 3875 section 6.3.3) and never goes out.
 bool is_dropped_always(std::string_view name) {
-  static constexpr std::string_view kNames[] = {
-      "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "TE",
-      "Trailer",    "Upgrade",    "Content-Length",   "Status",
-  };
-  for (std::string_view n : kNames)
-    if (iequals(n, name)) return true;
-  return false;
+  // Dispatch on the length first: most application headers match none.
+  switch (name.size()) {
+    case 2: return iequals(name, "TE");
+    case 6: return iequals(name, "Status");
+    case 7: return iequals(name, "Trailer") || iequals(name, "Upgrade");
+    case 10: return iequals(name, "Connection") || iequals(name, "Keep-Alive");
+    case 14: return iequals(name, "Content-Length");
+    case 16: return iequals(name, "Proxy-Connection");
+    case 17: return iequals(name, "Transfer-Encoding");
+    default: return false;
+  }
 }
 
 void append_status_line(std::string& out, int status, std::string_view reason) {
   if (reason.empty() || !is_safe_value(reason)) reason = reason_phrase(status);
+  char code[16];
+  const auto [end, ec] = std::to_chars(code, code + sizeof code, status);
+  (void)ec;  // an int always fits
   out += "HTTP/1.1 ";
-  out += std::to_string(status);
+  out.append(code, size_t(end - code));
   out += ' ';
   out += reason;
   out += "\r\n";
 }
 
 void append_header(std::string& out, std::string_view name, std::string_view value) {
+  out.reserve(out.size() + name.size() + value.size() + 4);
   out += name;
   out += ": ";
   out += value;
   out += "\r\n";
+}
+
+void append_header(std::string& out, std::string_view name, uint64_t value) {
+  char digits[24];
+  const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, value);
+  (void)ec;  // a uint64_t always fits
+  append_header(out, name, std::string_view(digits, size_t(end - digits)));
 }
 
 }  // namespace
@@ -186,32 +210,47 @@ ResponseHead build_response_head(const ResponseHeadInput& in) {
   }
 
   // Tokens the application's Connection header names are hop-by-hop too.
-  std::vector<std::string_view> connection_tokens;
+  // Few responses have any: a small fixed array holds the usual ones, the
+  // vector only the overflow.
+  std::array<std::string_view, 8> token_buf;
+  size_t token_count = 0;
+  std::vector<std::string_view> more_tokens;
   bool app_sent_date = false;
+  size_t head_size = 64;
   if (in.headers) {
     for (const auto& [name, value] : *in.headers) {
-      if (iequals(name, "Date") && is_safe_value(value)) app_sent_date = true;
-      if (!iequals(name, "Connection")) continue;
+      head_size += name.size() + value.size() + 4;
+      if (name.size() == 4 && iequals(name, "Date") && is_safe_value(value)) app_sent_date = true;
+      if (name.size() != 10 || !iequals(name, "Connection")) continue;
       std::string_view rest = value;
       while (!rest.empty()) {
         const size_t comma = rest.find(',');
         const std::string_view token = trim_ows(rest.substr(0, comma));
-        if (!token.empty()) connection_tokens.push_back(token);
+        if (!token.empty()) {
+          if (token_count < token_buf.size()) token_buf[token_count++] = token;
+          else more_tokens.push_back(token);
+        }
         rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
       }
     }
   }
+  auto named_by_connection = [&](std::string_view name) {
+    for (size_t i = 0; i < token_count; ++i)
+      if (iequals(token_buf[i], name)) return true;
+    for (std::string_view t : more_tokens)
+      if (iequals(t, name)) return true;
+    return false;
+  };
 
   std::string& b = out.bytes;
-  b.reserve(256);
+  b.reserve(std::max<size_t>(head_size + 64, 256));
   append_status_line(b, in.status, in.reason);
   if (!app_sent_date) append_header(b, "Date", http_date_now());
   if (in.headers) {
     for (const auto& [name, value] : *in.headers) {
       if (is_dropped_always(name)) continue;
-      bool named = false;
-      for (std::string_view t : connection_tokens) named = named || iequals(t, name);
-      if (named || !is_token(name) || !is_safe_value(value)) continue;
+      if ((token_count != 0 && named_by_connection(name)) || !is_token(name) || !is_safe_value(value))
+        continue;
       append_header(b, name, value);
     }
   }
@@ -219,10 +258,10 @@ ResponseHead build_response_head(const ResponseHeadInput& in) {
     case BodyFraming::None:
       // A HEAD response (and a 304) may say how long the body would be.
       if (!no_content_status && in.content_length)
-        append_header(b, "Content-Length", std::to_string(*in.content_length));
+        append_header(b, "Content-Length", *in.content_length);
       break;
     case BodyFraming::ContentLength:
-      append_header(b, "Content-Length", std::to_string(*in.content_length));
+      append_header(b, "Content-Length", *in.content_length);
       break;
     case BodyFraming::Chunked:
       append_header(b, "Transfer-Encoding", "chunked");

@@ -149,3 +149,17 @@ TEST_CASE("finish() in the middle of a pair is TruncatedPair", "[fcgi][params]")
   REQUIRE_FALSE(r);
   CHECK(r.error() == ParseError::TruncatedPair);
 }
+
+TEST_CASE("encode_pair into a buffer writes the same bytes as into a string", "[fcgi][params]") {
+  const std::string n127(127, 'n'), v128(128, 'v'), big(70000, 'b');
+  auto [name, value] = GENERATE_REF(table<std::string, std::string>({
+      {"A", "b"}, {"", ""}, {n127, v128}, {v128, n127}, {"BIG", big}}));
+  std::string via_string = "prefix";
+  encode_pair(name, value, via_string);
+  std::string buf(encoded_pair_size(name.size(), value.size()) + 1, '#');
+  char* end = encode_pair(name, value, buf.data());
+  CHECK(size_t(end - buf.data()) == encoded_pair_size(name.size(), value.size()));
+  CHECK(buf.back() == '#');  // nothing written past the pair
+  buf.pop_back();
+  CHECK("prefix" + buf == via_string);
+}

@@ -1,5 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include <string>
+#include <vector>
+
+#include "fcgi/params.h"
 #include "fcgi/request_writer.h"
 #include "fcgi_test_support.h"
 
@@ -60,6 +64,53 @@ TEST_CASE("params over 65535 bytes continue in the next record, mid-pair", "[fcg
   const size_t second = 8 + 65535 + 1;
   CHECK(w.substr(second, 8) == std::string("\x01\x04\x00\x02\x11\x7d\x03\x00", 8));
   CHECK(w.substr(w.size() - 8) == record(RecordType::Params, 2, ""));
+}
+
+TEST_CASE("PARAMS of exactly 65535 bytes are one record; one more byte starts a second", "[fcgi][writer]") {
+  // NAME=value pairs of 1 + 4 + 4 + v bytes (v >= 128): pick v so that the
+  // content is exactly 65535, then 65536.
+  for (const size_t total : {size_t{65535}, size_t{65536}}) {
+    CAPTURE(total);
+    const std::string value(total - 1 - 4 - 4, 'v');
+    const Param params[] = {{"NAME", value}};
+    StringSink out;
+    write_params(3, params, out);
+    const std::string content = std::string("\x04\x80\x00", 3) + std::string(1, char((value.size() >> 8) & 0xff)) +
+                                std::string(1, char(value.size() & 0xff)) + "NAME" + value;
+    REQUIRE(content.size() == total);
+    std::string expected;
+    if (total == 65535) {
+      expected = std::string("\x01\x04\x00\x03\xff\xff\x01\x00", 8) + content + std::string(1, '\0');
+    } else {
+      expected = std::string("\x01\x04\x00\x03\xff\xff\x01\x00", 8) + content.substr(0, 65535) +
+                 std::string(1, '\0') + std::string("\x01\x04\x00\x03\x00\x01\x07\x00", 8) +
+                 content.substr(65535) + std::string(7, '\0');
+    }
+    expected += record(RecordType::Params, 3, "");
+    CHECK(out.bytes() == expected);
+  }
+}
+
+TEST_CASE("PARAMS with many small pairs are one record, in order", "[fcgi][writer]") {
+  std::vector<std::string> names, values;
+  for (int i = 0; i < 40; ++i) {
+    names.push_back("N" + std::to_string(i));
+    values.push_back(std::string(size_t(i * 7), char('a' + i % 26)));
+  }
+  std::vector<Param> params;
+  std::string content;
+  for (size_t i = 0; i < names.size(); ++i) {
+    params.push_back({names[i], values[i]});
+    encode_pair(names[i], values[i], content);
+  }
+  StringSink out;
+  write_params(9, params, out);
+  REQUIRE(content.size() < 65535);
+  const uint8_t pad = padding_for(content.size());
+  std::string expected = record(RecordType::Params, 9, content, pad);
+  expected.replace(expected.size() - pad, pad, std::string(pad, '\0'));  // we pad with zeros
+  expected += record(RecordType::Params, 9, "");
+  CHECK(out.bytes() == expected);
 }
 
 TEST_CASE("STDIN: split at 65535, padded, empty body writes nothing", "[fcgi][writer]") {

@@ -231,6 +231,43 @@ TEST_CASE("headers become HTTP_* variables", "[cgi][headers]") {
   }
 }
 
+TEST_CASE("header names as long as the excluded ones still become HTTP_*", "[cgi][headers]") {
+  const RequestHead head = head_of(get(
+      "/", "Content-Typo: a\r\nContent-Lengths: b\r\nProxx: c\r\nUpgrad3: d\r\n"
+           "Transfer-Encodinx: e\r\nCookies: f\r\nCookies: g\r\nHosts: h\r\n"));
+  const RouteConfig route = route_of("/");
+  Result<CgiParams> r = build(head, route);
+  REQUIRE(r);
+  const auto m = as_map(*r);
+  CHECK(m.at("HTTP_CONTENT_TYPO") == "a");
+  CHECK(m.at("HTTP_CONTENT_LENGTHS") == "b");
+  CHECK(m.at("HTTP_PROXX") == "c");
+  CHECK(m.at("HTTP_UPGRAD3") == "d");
+  CHECK(m.at("HTTP_TRANSFER_ENCODINX") == "e");
+  CHECK(m.at("HTTP_COOKIES") == "f, g");  // only Cookie itself is joined with "; "
+  CHECK(m.at("HTTP_HOSTS") == "h");
+  CHECK(m.at("HTTP_HOST") == "example.com");
+  CHECK(m.count("CONTENT_TYPE") == 0);
+  CHECK(m.count("CONTENT_LENGTH") == 0);
+}
+
+TEST_CASE("percent-decoded paths with dot segments are normalized in PATH_INFO", "[cgi]") {
+  const RouteConfig route = route_of("/app/");
+  auto [target, path_info] = GENERATE(table<std::string, std::string>({
+      {"/app/a%2E%2E/b", "/a../b"},
+      {"/app/x/%2e%2e/y", "/y"},
+      {"/app/%2ewell-known/z", "/.well-known/z"},
+      {"/app/plain%20space?q=1", "/plain space"},
+  }));
+  CAPTURE(target);
+  Result<CgiParams> r = build(head_of(get(target)), route);
+  REQUIRE(r);
+  const auto m = as_map(*r);
+  CHECK(m.at("PATH_INFO") == path_info);
+  CHECK(m.at("SCRIPT_NAME") == "/app");
+  CHECK(m.at("REQUEST_URI") == target);
+}
+
 TEST_CASE("CONTENT_TYPE and CONTENT_LENGTH", "[cgi][body]") {
   const RouteConfig route = route_of("/");
   SECTION("a Content-Length body") {
@@ -337,6 +374,10 @@ TEST_CASE("normalize_path", "[cgi]") {
       {"/a/b/", "/a/b/"},
       {"/..a/b..", "/..a/b.."},
       {"/.../x", "/.../x"},
+      {"/.well-known/x", "/.well-known/x"},
+      {"/a/.hidden/./b", "/a/.hidden/b"},
+      {"/a.b/c.", "/a.b/c."},
+      {"//", "//"},
   }));
   CAPTURE(in);
   std::string out;

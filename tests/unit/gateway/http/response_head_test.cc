@@ -78,6 +78,25 @@ TEST_CASE("hop-by-hop headers from the application are dropped", "[http][respons
         "X-Tab: a\tb\r\nContent-Length: 3\r\n\r\n");
 }
 
+TEST_CASE("headers named by Connection are dropped, however many it names", "[http][response]") {
+  // Names as long as the hop-by-hop ones are kept unless Connection names them.
+  std::string many = "x-a";
+  for (int i = 0; i < 12; ++i) many += ", X-T" + std::to_string(i);
+  const Headers headers{
+      {"Connection", many}, {"X-A", "dropped"}, {"X-T0", "dropped"}, {"X-T11", "dropped"},
+      {"Set-Cookie", "kept"},  // 10 bytes, like Connection
+      {"Content-Typo", "kept"}, {"Trailers", "kept"}, {"TF", "kept"}, {"Statue", "kept"},
+      {"Date", "Sun, 06 Nov 1994 08:49:37 GMT"},
+  };
+  ResponseHeadInput in;
+  in.headers = &headers;
+  in.content_length = 0;
+  const ResponseHead out = build_response_head(in);
+  CHECK(out.bytes ==
+        "HTTP/1.1 200 OK\r\nSet-Cookie: kept\r\nContent-Typo: kept\r\nTrailers: kept\r\nTF: kept\r\n"
+        "Statue: kept\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Length: 0\r\n\r\n");
+}
+
 TEST_CASE("status line, reason and Date", "[http][response]") {
   ResponseHeadInput in;
   in.status = 418;
