@@ -35,7 +35,23 @@ void WriteBatch::push_owned(std::string s) {
   pieces_.push_back({owned_.back().data(), owned_.back().size()});
 }
 
+size_t WriteBatch::consume(size_t n) {
+  while (first_buf_ < bufs_.size() && n > 0) {
+    uv_buf_t& b = bufs_[first_buf_];
+    if (n < b.len) {
+      b.base += n;
+      b.len -= unsigned(n);
+      n = 0;
+    } else {
+      n -= b.len;
+      ++first_buf_;
+    }
+  }
+  return bufs_.size() - first_buf_;
+}
+
 std::vector<uv_buf_t>& WriteBatch::bufs() {
+  first_buf_ = 0;
   bufs_.clear();
   bufs_.reserve(pieces_.size());
   for (const Piece& p : pieces_) bufs_.push_back(uv_buf_init(const_cast<char*>(p.data), unsigned(p.len)));

@@ -28,8 +28,12 @@ class WriteBatch : public fcgi::IovecSink {
 
   bool empty() const { return pieces_.empty(); }
   size_t size() const { return size_; }
-  // Builds the uv_buf_t array; call once, just before uv_write.
+  // Builds the uv_buf_t array; call once, just before writing.
   std::vector<uv_buf_t>& bufs();
+  uv_buf_t* unwritten() { return bufs_.data() + first_buf_; }
+  // Drops the first |n| bytes from bufs() (they were written at once with
+  // uv_try_write); returns the number of uv_buf_t left.
+  size_t consume(size_t n);
 
  private:
   struct Piece {
@@ -40,6 +44,7 @@ class WriteBatch : public fcgi::IovecSink {
   std::deque<std::string> owned_;  // deque: appending never moves earlier strings
   std::vector<fcgi::Pin> pins_;
   std::vector<uv_buf_t> bufs_;
+  size_t first_buf_ = 0;  // bufs_[first_buf_..] are still to be written
   size_t size_ = 0;
 };
 

@@ -131,7 +131,10 @@ void Exchange::write_request() {
     const auto& piece = body_[next_piece_];
     fcgi::write_stdin(id, {reinterpret_cast<const std::byte*>(piece->data()), piece->size()}, piece, *batch);
   }
-  if (request_complete_) {
+  // A request without a body ends its STDIN in the same write as its params:
+  // workers such as libfcgi answer from the params alone and would read a
+  // late empty STDIN record as the start of the next request.
+  if (request_complete_ || !head_.has_body()) {
     fcgi::write_stdin_end(id, *batch);
     stdin_ended_ = true;
   }

@@ -348,6 +348,29 @@ void HttpConnection::flush_now() {
 
 void HttpConnection::start_write() {
   if (out_.empty()) return;
+  // Write at once what the socket takes; only the rest waits for a callback.
+  uv_buf_t now_buf = uv_buf_init(out_.data(), unsigned(out_.size()));
+  int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &now_buf, 1);
+  if (n < 0 && n != UV_EAGAIN && n != UV_ENOSYS) {
+    queued_bytes_ = 0;
+    out_.clear();
+    if (exchange_) {
+      exchange_->on_client_gone();
+      thread_.reaper().defer(std::move(exchange_));
+    }
+    close();
+    return;
+  }
+  if (n > 0) {
+    queued_bytes_ -= std::min(queued_bytes_, size_t(n));
+    if (size_t(n) == out_.size()) {
+      out_.clear();
+      after_flush();
+      if (exchange_) exchange_->on_client_drained();
+      return;
+    }
+    out_.erase(0, size_t(n));
+  }
   auto* w = new WriteReq;
   w->bytes = std::move(out_);
   out_.clear();

@@ -102,9 +102,22 @@ void UpstreamConnection::send(std::unique_ptr<WriteBatch> batch) {
   WriteBatch* b = batch.get();
   b->req.data = b;
   auto& bufs = b->bufs();
+  wrote_request_bytes_ = true;
+  // Most batches fit the socket buffer: write them now, and only queue (and
+  // wait for a callback) what the kernel did not take.
+  int rc = state_ == State::Connecting
+               ? UV_EAGAIN
+               : uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), bufs.data(), unsigned(bufs.size()));
+  size_t left = bufs.size();
+  if (rc > 0) left = b->consume(size_t(rc));
+  else if (rc != UV_EAGAIN && rc != UV_ENOSYS) {
+    fail(Error::WorkerVanished, FailureKind::Vanished, fmt::format("write failed: {}", uv_strerror(rc)));
+    return;
+  }
+  if (left == 0) return;  // all written; the batch (and its pins) can go
   const size_t n = b->size();
-  int rc = uv_write(&b->req, reinterpret_cast<uv_stream_t*>(&tcp_), bufs.data(),
-                    unsigned(bufs.size()), &UpstreamConnection::on_write_cb);
+  rc = uv_write(&b->req, reinterpret_cast<uv_stream_t*>(&tcp_), b->unwritten(), unsigned(left),
+                &UpstreamConnection::on_write_cb);
   if (rc != 0) {
     // libuv will not call back: the batch dies here. The socket is broken.
     fail(Error::WorkerVanished, FailureKind::Vanished, fmt::format("write failed: {}", uv_strerror(rc)));
@@ -112,7 +125,6 @@ void UpstreamConnection::send(std::unique_ptr<WriteBatch> batch) {
   }
   batch.release();  // libuv holds it until on_write_cb
   write_backlog_ += n;
-  wrote_request_bytes_ = true;
 }
 
 void UpstreamConnection::on_write_cb(uv_write_t* req, int status) {
