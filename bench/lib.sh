@@ -33,6 +33,10 @@
 : "${BENCH_FCGIMUX_POOL_EXTRA:=}"
 : "${BENCH_NGINX_SERVER_EXTRA:=}"    # appended to each nginx upstream `server` line
 : "${BENCH_LIGHTTPD_HOST_EXTRA:=}"   # appended inside each lighttpd host block
+# Logging for fault runs (defaults: the quiet benchmark settings):
+: "${BENCH_FCGIMUX_LOG_LEVEL:=warn}"  # fcgimux log_level (error_log is DIR/fcgimux-error.log)
+: "${BENCH_NGINX_LOG_LEVEL:=error}"   # nginx error_log level (DIR/nginx-error.log)
+: "${BENCH_LIGHTTPD_SERVER_EXTRA:=}"  # lines appended to lighttpd.conf (e.g. server.errorlog-high-precision)
 
 BENCH_ROOT="${BENCH_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 BENCH_DIR="$BENCH_ROOT/bench"
@@ -302,11 +306,17 @@ bench_start_workers() {
 
 # ---------------------------------------------------------------- gateways
 
+# bench_worker_addr PORT|HOST:PORT: the worker's address, 127.0.0.1 unless given.
+bench_worker_addr() {
+  if [[ $1 == *:* ]]; then echo "$1"; else echo "127.0.0.1:$1"; fi
+}
+
 # bench_gateway_config GW KIND PORT DIR WORKER_PORT...: writes DIR/GW.conf
 # (nginx, haproxy, lighttpd) or DIR/fcgimux.toml, every gateway listening on
 # 127.0.0.1:PORT, balancing over 127.0.0.1:WORKER_PORT..., with the shared
 # settings above. PHP gets its document root; other kinds get SCRIPT_NAME=""
-# and PATH_INFO = the path, as for an application mounted at /.
+# and PATH_INFO = the path, as for an application mounted at /. A worker may
+# also be given as HOST:PORT (IPv4), for a worker that is not on 127.0.0.1.
 bench_gateway_config() {
   local gw=$1 kind=$2 port=$3 dir=$4 wp i=0
   shift 4
@@ -316,7 +326,7 @@ bench_gateway_config() {
   case $gw in
     fcgimux)
       local workers="" route_extra=""
-      for wp in "$@"; do workers+="${workers:+, }\"127.0.0.1:$wp\""; done
+      for wp in "$@"; do workers+="${workers:+, }\"$(bench_worker_addr "$wp")\""; done
       [[ $kind == php ]] && route_extra="document_root = \"$docroot\""$'\n'"index = \"index.php\""
       cat >"$dir/fcgimux.toml" <<EOF
 # fcgimux for the benchmark (rendered by bench/lib.sh)
@@ -330,7 +340,7 @@ shutdown_timeout = "1s"
 max_body_size = "${BENCH_MAX_BODY_MB}MiB"
 access_log = ""
 error_log = "$dir/fcgimux-error.log"
-log_level = "warn"
+log_level = "$BENCH_FCGIMUX_LOG_LEVEL"
 
 [[route]]
 prefix = "/"
@@ -349,7 +359,7 @@ EOF
       ;;
     nginx)
       local servers="" script_params
-      for wp in "$@"; do servers+="    server 127.0.0.1:$wp${BENCH_NGINX_SERVER_EXTRA:+ $BENCH_NGINX_SERVER_EXTRA};"$'\n'; done
+      for wp in "$@"; do servers+="    server $(bench_worker_addr "$wp")${BENCH_NGINX_SERVER_EXTRA:+ $BENCH_NGINX_SERVER_EXTRA};"$'\n'; done
       if [[ $kind == php ]]; then
         script_params="fastcgi_param SCRIPT_NAME \$fastcgi_script_name; fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name; fastcgi_param REDIRECT_STATUS 200;"
       else
@@ -370,7 +380,7 @@ user root;
 worker_processes $BENCH_THREADS;
 worker_rlimit_nofile $(ulimit -Hn);
 pid $dir/nginx.pid;
-error_log $dir/nginx-error.log error;
+error_log $dir/nginx-error.log $BENCH_NGINX_LOG_LEVEL;
 events {
   worker_connections $((BENCH_MAX_CLIENTS + 4096));
 }
@@ -427,7 +437,7 @@ EOF
       ;;
     haproxy)
       local servers="" pathinfo
-      for wp in "$@"; do i=$((i + 1)); servers+="  server w$i 127.0.0.1:$wp proto fcgi"$'\n'; done
+      for wp in "$@"; do i=$((i + 1)); servers+="  server w$i $(bench_worker_addr "$wp") proto fcgi"$'\n'; done
       # PHP: script then path-info; others: empty SCRIPT_NAME, the whole path as PATH_INFO.
       if [[ $kind == php ]]; then pathinfo='^(/.+\.php)(/.*)?$'; else pathinfo='^()(/.*)$'; fi
       # haproxy needs about two descriptors per connection; stay under the hard limit.
@@ -477,7 +487,9 @@ EOF
       if [[ $kind == php ]]; then fix=disable; else fix=enable; fi
       for wp in "$@"; do
         i=$((i + 1))
-        hosts+="    ( \"host\" => \"127.0.0.1\", \"port\" => $wp, \"check-local\" => \"disable\","
+        local waddr
+        waddr=$(bench_worker_addr "$wp")
+        hosts+="    ( \"host\" => \"${waddr%:*}\", \"port\" => ${waddr##*:}, \"check-local\" => \"disable\","
         hosts+=" \"fix-root-scriptname\" => \"$fix\", \"connect-timeout\" => $BENCH_CONNECT_TIMEOUT,"
         hosts+=" \"read-timeout\" => $BENCH_RESPONSE_TIMEOUT, \"write-timeout\" => $BENCH_RESPONSE_TIMEOUT"
         hosts+="${BENCH_LIGHTTPD_HOST_EXTRA:+, $BENCH_LIGHTTPD_HOST_EXTRA} ),"$'\n'
@@ -505,6 +517,7 @@ server.stream-response-body = 1
 fastcgi.balance = "fair"
 fastcgi.server = ( "/" => (
 $hosts) )
+$BENCH_LIGHTTPD_SERVER_EXTRA
 EOF
       ;;
     *) bench_die "unknown gateway $gw" ;;

@@ -20,8 +20,14 @@
  *   /healthz        "ok"
  *   anything else   404
  * SIGTERM or SIGINT ends the process.
+ *
+ * With FCGI_RESPONDER_LOG=FILE in the environment, every request is appended
+ * to FILE as it starts, one line each, written with a single write(2) so that
+ * a SIGKILL loses nothing: "EPOCH_SECONDS.MICROS<TAB>METHOD<TAB>PATH<TAB>QUERY".
+ * bench/faults/ uses it to see which worker got which request, and when.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -33,6 +39,7 @@
 #include <fcgiapp.h>
 
 static int listen_fd = -1;
+static int request_log_fd = -1; /* FCGI_RESPONDER_LOG, or -1 */
 static const char *worker_name = NULL;
 static char default_name[64];
 
@@ -91,11 +98,31 @@ static void reply_text(FCGX_Request *r, const char *status, const char *body)
     FCGX_PutS(body, r->out);
 }
 
+/* One line per request to FCGI_RESPONDER_LOG (see the top of this file). */
+static void log_request(FCGX_Request *r, const char *path)
+{
+    if (request_log_fd < 0)
+        return;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    const char *method = FCGX_GetParam("REQUEST_METHOD", r->envp);
+    const char *query = FCGX_GetParam("QUERY_STRING", r->envp);
+    char line[1400];
+    int n = snprintf(line, sizeof line, "%lld.%06ld\t%s\t%.1000s\t%.200s\n", (long long)now.tv_sec,
+                     now.tv_nsec / 1000, method ? method : "-", path, query ? query : "");
+    if (n > (int)sizeof line - 1)
+        n = (int)sizeof line - 1;
+    if (write(request_log_fd, line, (size_t)n) < 0) {
+        /* nothing useful to do: the log is a measurement aid */
+    }
+}
+
 static void handle(FCGX_Request *r)
 {
     char path[1024];
     char body[256];
     request_path(r->envp, path, sizeof path);
+    log_request(r, path);
 
     if (strcmp(path, "/hello") == 0) {
         reply_text(r, "200 OK", "Hello from libfcgi\n");
@@ -172,6 +199,15 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof pattern; i++)
         pattern[i] = (char)('a' + i % 26);
     signal(SIGPIPE, SIG_IGN);
+
+    const char *log_path = getenv("FCGI_RESPONDER_LOG");
+    if (log_path && log_path[0]) {
+        request_log_fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        if (request_log_fd < 0) {
+            fprintf(stderr, "%s: cannot open %s: %s\n", argv[0], log_path, strerror(errno));
+            return 1;
+        }
+    }
 
     if (FCGX_Init() != 0) {
         fprintf(stderr, "%s: FCGX_Init failed\n", argv[0]);
