@@ -481,6 +481,10 @@ void Loader::load_pool(const Section& s, PoolConfig& out) {
         fmt::format("{}: suspect_after ({}) must not exceed response_timeout ({})",
                     s.key("suspect_after"), format_duration(out.suspect_after),
                     format_duration(out.response_timeout)));
+  // max_idle_conns left at its default follows a smaller max_conns; only a
+  // value the file sets can contradict it.
+  if (out.max_conns != 0 && !s.table.contains("max_idle_conns"))
+    out.max_idle_conns = std::min(out.max_idle_conns, out.max_conns);
   if (out.max_conns != 0 && out.max_idle_conns > out.max_conns)
     add(blame(s, "max_idle_conns"),
         fmt::format("{}: max_idle_conns ({}) must not exceed max_conns ({})",

@@ -27,10 +27,13 @@ Exchange::Exchange(HttpConnection& conn, RequestHead head)
     : conn_(&conn),
       head_(std::move(head)),
       started_(now(conn.thread().loop())),
-      sticky_key_(std::hash<std::string>{}(conn.info().remote_addr)),
       cgi_(conn.thread().config().server.max_response_header_size) {}
 
 Exchange::~Exchange() = default;
+
+bool Exchange::tried(const Worker* w) const {
+  return std::find(tried_.begin(), tried_.end(), w) != tried_.end();
+}
 
 bool Exchange::is_safe_method() const {
   return head_.method == "GET" || head_.method == "HEAD" || head_.method == "OPTIONS";
@@ -62,6 +65,8 @@ void Exchange::start() {
     send_error(Error::NoWorker, "no pool for this route", 1);
     return;
   }
+  if (pool_->config().balance == Balance::Sticky)
+    sticky_key_ = std::hash<std::string>{}(conn_->info().remote_addr);
   if (head_.expect_continue && head_.has_body()) conn_->send(std::string(continue_response()));
   // A chunked body is gathered whole first, so CONTENT_LENGTH is exact;
   // anything else is dispatched now and its body streamed as it arrives.
@@ -90,7 +95,7 @@ void Exchange::dispatch() {
     params_ = std::move(*p);
   }
   if (attempts_ == 0) pool_->retry_budget().on_request(now(pool_->thread().loop()));
-  auto r = pool_->dispatch(this, tried_);
+  auto r = pool_->dispatch(this);
   switch (r.kind) {
     case Pool::DispatchResult::Assigned:
     case Pool::DispatchResult::Queued:
@@ -104,7 +109,7 @@ void Exchange::dispatch() {
 void Exchange::on_upstream_assigned(UpstreamConnection* up, Worker* worker) {
   upstream_ = up;
   worker_ = worker;
-  tried_.insert(worker);
+  if (!tried(worker)) tried_.push_back(worker);
   ++attempts_;
   request_written_ = false;
   stdin_ended_ = false;

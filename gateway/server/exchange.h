@@ -79,6 +79,7 @@ class Exchange : public Reapable {
   bool request_complete() const { return request_complete_; }
   // balance = "sticky": requests from one client address go to one worker.
   uint64_t sticky_key() const { return sticky_key_; }
+  bool tried(const Worker* w) const;
   const RequestHead& head() const { return head_; }
   const std::string& target_for_log() const { return head_.target; }
 
@@ -115,7 +116,7 @@ class Exchange : public Reapable {
 
   UpstreamConnection* upstream_ = nullptr;  // not owned; cleared by both sides
   Worker* worker_ = nullptr;                // not owned
-  std::set<const Worker*> tried_;
+  std::vector<const Worker*> tried_;   // workers this request was sent to; a handful at most
   unsigned attempts_ = 0;
   bool request_written_ = false;     // BEGIN_REQUEST..params written to the current attempt
   bool stdin_ended_ = false;

@@ -460,6 +460,7 @@ void HttpConnection::abort() {
 void HttpConnection::close() {
   if (closed_) return;
   closed_ = true;
+  if (std::exchange(flush_scheduled_, false)) thread_.unschedule_flush(this);
   phase_ = Phase::Closing;
   if (exchange_) {
     exchange_->on_client_gone();

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "gateway/server/http_connection.h"
 #include "gateway/server/pool.h"
 
@@ -22,6 +24,10 @@ LoopThread::LoopThread(SharedState& shared, unsigned index, std::vector<int> lis
   flush_check_.data = this;
   uv_check_start(&flush_check_, &LoopThread::on_flush_check_cb);
   uv_unref(reinterpret_cast<uv_handle_t*>(&flush_check_));  // it alone does not keep the loop running
+  uv_prepare_init(&loop_, &flush_prepare_);
+  flush_prepare_.data = this;
+  uv_prepare_start(&flush_prepare_, &LoopThread::on_flush_prepare_cb);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&flush_prepare_));
   reaper_ = std::make_unique<Reaper>(&loop_);
   router_ = std::make_unique<Router>(shared_.config.routes);
   for (const PoolConfig& p : shared_.config.pools) {
@@ -66,17 +72,24 @@ void LoopThread::start() {
   thread_ = std::thread([this] { run(); });
 }
 
-void LoopThread::on_flush_check_cb(uv_check_t* h) {
-  auto* self = static_cast<LoopThread*>(h->data);
-  if (self->flush_queue_.empty()) return;
-  // Connections queued here cannot have been freed yet: close callbacks run
-  // after the check phase of the same iteration.
-  auto batch = std::exchange(self->flush_queue_, {});
+void LoopThread::on_flush_check_cb(uv_check_t* h) { static_cast<LoopThread*>(h->data)->flush_pending(); }
+
+void LoopThread::on_flush_prepare_cb(uv_prepare_t* h) { static_cast<LoopThread*>(h->data)->flush_pending(); }
+
+void LoopThread::flush_pending() {
+  if (flush_queue_.empty()) return;
+  // A connection in the queue is alive: close() takes it out of the queue,
+  // and close callbacks (which free) run after check and before prepare.
+  auto batch = std::exchange(flush_queue_, {});
   for (HttpConnection* c : batch) c->flush_now();
-  if (self->flush_queue_.empty()) {
+  if (flush_queue_.empty()) {
     batch.clear();
-    self->flush_queue_.swap(batch);  // keep the capacity: no allocation per iteration
+    flush_queue_.swap(batch);  // keep the capacity: no allocation per iteration
   }
+}
+
+void LoopThread::unschedule_flush(HttpConnection* c) {
+  flush_queue_.erase(std::remove(flush_queue_.begin(), flush_queue_.end(), c), flush_queue_.end());
 }
 
 void LoopThread::notify_health_changed() {
@@ -149,6 +162,8 @@ void LoopThread::maybe_finish_stop() {
   uv_close(reinterpret_cast<uv_handle_t*>(&health_async_), nullptr);
   uv_check_stop(&flush_check_);
   uv_close(reinterpret_cast<uv_handle_t*>(&flush_check_), nullptr);
+  uv_prepare_stop(&flush_prepare_);
+  uv_close(reinterpret_cast<uv_handle_t*>(&flush_prepare_), nullptr);
 }
 
 void LoopThread::on_connection_cb(uv_stream_t* server, int status) {

@@ -75,7 +75,11 @@ class LoopThread {
   // Client writes are gathered: everything a connection queues during one
   // loop iteration leaves in one write, flushed after the I/O callbacks
   // (uv_check) and before any handle's close callback can free it.
+  // Queued from timer or idle callbacks, they leave in uv_prepare, before the
+  // loop blocks in poll; queued from I/O callbacks, in uv_check.
   void schedule_flush(HttpConnection* c) { flush_queue_.push_back(c); }
+  // A closing connection leaves the queue (it may be freed before the next flush).
+  void unschedule_flush(HttpConnection* c);
   // Called by a connection from its last close callback: frees it.
   void on_connection_closed(HttpConnection* c);
 
@@ -94,6 +98,8 @@ class LoopThread {
   static void on_health_async_cb(uv_async_t* h);
   static void on_health_timer_cb(uv_timer_t* t);
   static void on_flush_check_cb(uv_check_t* h);
+  static void on_flush_prepare_cb(uv_prepare_t* h);
+  void flush_pending();
   static void on_grace_cb(uv_timer_t* t);
   static void on_walk_close_cb(uv_handle_t* h, void* arg);
 
@@ -105,6 +111,7 @@ class LoopThread {
   uv_timer_t health_timer_;       // thread 0 only: starts re-admission probes when due
   uv_timer_t grace_timer_;
   uv_check_t flush_check_;
+  uv_prepare_t flush_prepare_;
   std::vector<HttpConnection*> flush_queue_;  // not owned; see schedule_flush()
   std::vector<int> listen_fds_;
   std::list<Listener> listeners_;  // list: addresses stay stable for handle->data

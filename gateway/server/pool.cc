@@ -3,6 +3,7 @@
 #include <functional>
 
 #include <algorithm>
+#include <cmath>
 
 #include "gateway/server/exchange.h"
 #include "gateway/server/loop_thread.h"
@@ -26,41 +27,41 @@ Pool::Pool(const PoolConfig& cfg, const std::vector<WorkerHealth*>& health, Loop
 
 Pool::~Pool() = default;
 
-Worker* Pool::pick(const std::set<const Worker*>& tried, uint64_t sticky_key, bool& any_admitted) {
+Worker* Pool::pick(const Exchange& ex, bool& any_admitted) {
   const TimePoint t = now(thread_.loop());
-  std::vector<WorkerLoad> loads(workers_.size());
+  loads_.resize(workers_.size());
   bool untried_left = false;
   for (size_t i = 0; i < workers_.size(); ++i) {
     const Worker& w = *workers_[i];
-    const bool admitted = w.admits_new_work(t);
+    const WorkerHealth::View v = w.health().view(t);
     // A worker that is full or being probed takes no new work right now but
     // will soon (a completion, or the probe's answer): requests wait for it
     // in the queue rather than fail.
-    const HealthState st = w.health().state();
-    any_admitted = any_admitted || admitted || st == HealthState::Full || st == HealthState::Suspect;
-    if (admitted && !tried.count(&w)) untried_left = true;
+    any_admitted = any_admitted || v.admits || v.state == HealthState::Full || v.state == HealthState::Suspect;
+    const bool has_room = v.capacity == 0 || w.health().in_flight() < int(v.capacity);
+    loads_[i] = {.eligible = v.admits && has_room,
+                 .in_flight = w.in_flight(),
+                 // Weights are scaled by 10 so that slow start's 10% of weight 1 is still 1.
+                 .weight = unsigned(std::max<long long>(1, std::llround(double(w.weight()) * 10.0 * v.weight_factor))),
+                 // Sticky keys follow the worker's address, not its position in the list.
+                 .identity = w.identity()};
+    if (v.admits && !ex.tried(&w)) untried_left = true;
   }
-  for (size_t i = 0; i < workers_.size(); ++i) {
-    const Worker& w = *workers_[i];
-    // A retry goes to a worker not tried yet while one remains.
-    const bool fresh = !untried_left || !tried.count(&w);
-    loads[i] = {.eligible = w.admits_new_work(t) && w.has_capacity() && fresh,
-                .in_flight = w.in_flight(),
-                .weight = w.effective_weight(t),
-                // Sticky keys follow the worker's address, not its position in the list.
-                .identity = std::hash<std::string>{}(w.name())};
-  }
-  auto i = balancer_.pick(loads, sticky_key);
+  // A retry goes to a worker not tried yet while one remains.
+  if (untried_left)
+    for (size_t i = 0; i < workers_.size(); ++i)
+      if (ex.tried(workers_[i].get())) loads_[i].eligible = false;
+  auto i = balancer_.pick(loads_, ex.sticky_key());
   return i ? workers_[*i].get() : nullptr;
 }
 
-Pool::DispatchResult Pool::dispatch(Exchange* ex, const std::set<const Worker*>& tried) {
+Pool::DispatchResult Pool::dispatch(Exchange* ex) {
   if (closed_) return {DispatchResult::NoWorker, 1};
   // Queued requests go first: a newcomer never overtakes them.
   if (queue_.empty()) {
     for (size_t guard = 0; guard < workers_.size(); ++guard) {
       bool any_admitted = false;
-      Worker* w = pick(tried, ex->sticky_key(), any_admitted);
+      Worker* w = pick(*ex, any_admitted);
       if (w == nullptr) {
         if (!any_admitted) break;  // all evicted: 503 at once, below
         goto enqueue;              // all full or being probed: wait for one
@@ -78,7 +79,7 @@ Pool::DispatchResult Pool::dispatch(Exchange* ex, const std::set<const Worker*>&
     }
   }
 enqueue:
-  queue_.push_back({ex, now(thread_.loop()) + cfg_.queue_timeout, tried});
+  queue_.push_back({ex, now(thread_.loop()) + cfg_.queue_timeout});
   arm_queue_timer();
   return {DispatchResult::Queued};
 }
@@ -91,7 +92,7 @@ void Pool::cancel(Exchange* ex) {
 void Pool::on_capacity() {
   while (!queue_.empty() && !closed_) {
     bool any_admitted = false;
-    Worker* w = pick(queue_.front().tried, queue_.front().ex->sticky_key(), any_admitted);
+    Worker* w = pick(*queue_.front().ex, any_admitted);
     if (w == nullptr) return;
     Waiting next = queue_.front();
     queue_.pop_front();

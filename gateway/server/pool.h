@@ -34,8 +34,8 @@ class Pool {
     enum Kind { Assigned, Queued, NoWorker } kind;
     unsigned retry_after_s = 1;  // NoWorker: when a worker may be back
   };
-  // Finds a worker for |ex|, avoiding those in |tried| while others remain.
-  DispatchResult dispatch(Exchange* ex, const std::set<const Worker*>& tried);
+  // Finds a worker for |ex|, avoiding those it was tried on while others remain.
+  DispatchResult dispatch(Exchange* ex);
   // |ex| leaves the queue (client gone, or timed out).
   void cancel(Exchange* ex);
   // A worker finished a request: queued exchanges may go.
@@ -64,9 +64,8 @@ class Pool {
   struct Waiting {
     Exchange* ex;
     TimePoint deadline;
-    std::set<const Worker*> tried;
   };
-  Worker* pick(const std::set<const Worker*>& tried, uint64_t sticky_key, bool& any_admitted);
+  Worker* pick(const Exchange& ex, bool& any_admitted);
   void arm_queue_timer();
   void on_queue_timer();
   static void on_queue_timer_cb(uv_timer_t* t);
@@ -78,6 +77,7 @@ class Pool {
   LatencyTracker ttfb_;
   RetryBudget retry_budget_;
   std::deque<Waiting> queue_;
+  std::vector<WorkerLoad> loads_;  // scratch for pick(), reused
   uv_timer_t queue_timer_{};
   bool closed_ = false;
 };

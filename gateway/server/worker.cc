@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include "gateway/server/exchange.h"
 #include "gateway/server/loop_thread.h"
@@ -31,7 +32,8 @@ std::string ordinal(unsigned n) {
 }  // namespace
 
 Worker::Worker(Pool& pool, const WorkerConfig& cfg, WorkerHealth& health, LoopThread& thread)
-    : pool_(pool), cfg_(cfg), health_(health), thread_(thread) {}
+    : pool_(pool), cfg_(cfg), health_(health), thread_(thread),
+      identity_(std::hash<std::string>{}(cfg.address.text)) {}
 
 Worker::~Worker() = default;
 

@@ -64,6 +64,7 @@ class Worker {
   unsigned effective_weight(TimePoint now) const;
   unsigned in_flight() const { return in_flight_; }
   unsigned weight() const { return cfg_.weight; }
+  uint64_t identity() const { return identity_; }
   const std::string& name() const { return cfg_.address.text; }
   const WorkerConfig& config() const { return cfg_; }
   const PoolConfig& pool_config() const;
@@ -81,6 +82,7 @@ class Worker {
   const WorkerConfig& cfg_;
   WorkerHealth& health_;  // shared by all threads; owned by the Server
   LoopThread& thread_;
+  uint64_t identity_;  // hash of the address, for sticky balancing
   std::list<std::unique_ptr<UpstreamConnection>> conns_;  // all, busy and idle
   std::vector<UpstreamConnection*> idle_;                 // most recently used last
   std::list<std::unique_ptr<Probe>> probes_;

@@ -21,6 +21,12 @@ WorkerHealth::WorkerHealth(const PoolConfig& pool, const WorkerConfig& worker, u
                 .suspicion_cooldown = pool.probe_timeout},
                seed) {}
 
+WorkerHealth::View WorkerHealth::view(TimePoint now) {
+  std::lock_guard lock(mu_);
+  return {tracker_.admits_new_work(now), tracker_.state(), tracker_.weight_factor(now),
+          configured_capacity_ ? configured_capacity_ : learned_capacity_};
+}
+
 bool WorkerHealth::admits_new_work(TimePoint now) {
   std::lock_guard lock(mu_);
   return tracker_.admits_new_work(now);

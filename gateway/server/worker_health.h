@@ -28,6 +28,15 @@ class WorkerHealth {
 
   const std::string& name() const { return name_; }
 
+  // Everything the balancer needs, read under one lock.
+  struct View {
+    bool admits = false;
+    HealthState state = HealthState::Healthy;
+    double weight_factor = 1.0;
+    unsigned capacity = 0;
+  };
+  View view(TimePoint now);
+
   bool admits_new_work(TimePoint now);
   double weight_factor(TimePoint now);
   HealthState state();

@@ -499,3 +499,10 @@ TEST_CASE("a problem is one line: control characters from the file are escaped",
   REQUIRE(problems.size() == 1);
   CHECK(problems[0] == "t.toml:7:1: pools.app.x\\ny\\x01: unknown key");
 }
+
+TEST_CASE("max_idle_conns left at its default follows a smaller max_conns", "[config]") {
+  LoadResult r = load_config_text(kMinimal + "max_conns = 1\n", "t.toml");
+  REQUIRE(r.ok());
+  CHECK(r.config.pools.at(0).max_conns == 1);
+  CHECK(r.config.pools.at(0).max_idle_conns == 1);
+}
