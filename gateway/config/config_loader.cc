@@ -30,7 +30,7 @@ constexpr std::string_view kRouteKeys[] = {"prefix",        "pool",  "script_nam
                                            "document_root", "index", "params"};
 constexpr std::string_view kPoolKeys[] = {
     "workers",       "balance",        "connect_timeout", "response_timeout", "disable_time",
-    "max_disable_time", "probe_timeout", "suspect_after", "slow_start", "probe_path", "max_conns",
+    "max_disable_time", "probe_timeout", "probe_interval", "suspect_after", "slow_start", "probe_path", "max_conns",
     "retry",         "queue_timeout",  "multiplex",       "keepalive_timeout", "max_idle_conns"};
 constexpr std::string_view kWorkerKeys[] = {"address", "weight"};
 
@@ -452,6 +452,7 @@ void Loader::load_pool(const Section& s, PoolConfig& out) {
   read_duration(s, "disable_time", out.disable_time, 1ms);
   read_duration(s, "max_disable_time", out.max_disable_time, 1ms);
   read_duration(s, "probe_timeout", out.probe_timeout, 1ms);
+  read_duration(s, "probe_interval", out.probe_interval, 1ms);
   read_duration(s, "suspect_after", out.suspect_after, 1ms);
   read_duration(s, "slow_start", out.slow_start, 0ms);
   if (const toml::node* n = read_string(s, "probe_path", out.probe_path);

@@ -67,7 +67,7 @@ void LoopThread::start() {
     // One thread speaks for all at first contact and for re-admission; the
     // health it learns is shared.
     for (auto& [name, p] : pools_) p->discover_workers();
-    uv_timer_start(&health_timer_, &LoopThread::on_health_timer_cb, 100, 100);
+    rearm_health_timer();
   }
   thread_ = std::thread([this] { run(); });
 }
@@ -101,12 +101,24 @@ void LoopThread::on_health_async_cb(uv_async_t* h) {
   auto* self = static_cast<LoopThread*>(h->data);
   if (self->pools_closed_) return;
   for (auto& [name, p] : self->pools_) p->on_health_changed();
+  if (self->index_ == 0) self->rearm_health_timer();
 }
 
 void LoopThread::on_health_timer_cb(uv_timer_t* t) {
   auto* self = static_cast<LoopThread*>(t->data);
   if (self->stopping_) return;
   for (auto& [name, p] : self->pools_) p->probe_due_workers();
+  self->rearm_health_timer();
+}
+
+void LoopThread::rearm_health_timer() {
+  // Thread 0 wakes exactly when the next disabled worker is due for a probe
+  // (no polling tick); at most a second apart in any case.
+  const TimePoint t = now(&loop_);
+  Millis wait{1000};
+  for (auto& [name, p] : pools_)
+    if (auto due = p->next_probe_due()) wait = std::min(wait, std::max(Millis(0), *due - t));
+  uv_timer_start(&health_timer_, &LoopThread::on_health_timer_cb, uint64_t(wait.count()), 0);
 }
 
 void LoopThread::join() {

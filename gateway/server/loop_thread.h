@@ -100,6 +100,7 @@ class LoopThread {
   static void on_flush_check_cb(uv_check_t* h);
   static void on_flush_prepare_cb(uv_prepare_t* h);
   void flush_pending();
+  void rearm_health_timer();
   static void on_grace_cb(uv_timer_t* t);
   static void on_walk_close_cb(uv_handle_t* h, void* arg);
 

@@ -52,6 +52,20 @@ Worker* Pool::pick(const Exchange& ex, bool& any_admitted) {
     for (size_t i = 0; i < workers_.size(); ++i)
       if (ex.tried(workers_[i].get())) loads_[i].eligible = false;
   auto i = balancer_.pick(loads_, ex.sticky_key());
+  if (!i) {
+    // Last resort before queueing: a worker whose probe is still running
+    // (most probes are answered in a millisecond; a request sent to a worker
+    // that turns out hung is moved off it when it is evicted).
+    bool any = false;
+    for (size_t k = 0; k < workers_.size(); ++k) {
+      const Worker& w = *workers_[k];
+      const unsigned cap = w.health().capacity();
+      loads_[k].eligible = w.health().state() == HealthState::Suspect &&
+                           (cap == 0 || w.health().in_flight() < int(cap)) && !(untried_left && ex.tried(&w));
+      any = any || loads_[k].eligible;
+    }
+    if (any) i = balancer_.pick(loads_, ex.sticky_key());
+  }
   return i ? workers_[*i].get() : nullptr;
 }
 
@@ -150,6 +164,16 @@ void Pool::probe_due_workers() {
   const TimePoint t = now(thread_.loop());
   for (auto& w : workers_)
     if (w->health().claim_readmission_probe(t)) w->start_probe(ProbePurpose::Readmission, "");
+}
+
+std::optional<TimePoint> Pool::next_probe_due() {
+  std::optional<TimePoint> due;
+  for (auto& w : workers_) {
+    if (w->health().state() != HealthState::Disabled) continue;
+    const TimePoint at = w->health().next_probe_at();
+    if (!due || at < *due) due = at;
+  }
+  return due;
 }
 
 void Pool::close() {

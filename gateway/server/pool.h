@@ -49,6 +49,8 @@ class Pool {
   // probes that are due.
   void discover_workers();
   void probe_due_workers();
+  // The earliest time a disabled worker of this pool is due for a probe.
+  std::optional<TimePoint> next_probe_due();
 
   // Time to first byte of a response, for early suspicion.
   void record_first_byte(std::chrono::milliseconds d) { ttfb_.add(d); }

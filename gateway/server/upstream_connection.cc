@@ -80,6 +80,7 @@ void UpstreamConnection::attach(Exchange* ex) {
   request_id_ = uint16_t(request_id_ % 0xFFFF + 1);
   got_response_bytes_ = false;
   wrote_request_bytes_ = false;
+  awaiting_verdict_ = false;
   keep_conn_ = worker_.keeps_connections();
   if (state_ == State::Idle) {
     state_ = State::Active;
@@ -172,6 +173,7 @@ void UpstreamConnection::on_read(ssize_t nread) {
     return;
   }
   last_activity_ = now(loop_);
+  awaiting_verdict_ = false;
   if (exchange_ && !read_paused_) arm_response_timer();
   auto r = parser_.feed({reinterpret_cast<const std::byte*>(read_buf_.data()), size_t(nread)}, *this);
   if (state_ == State::Closing) return;
@@ -272,6 +274,17 @@ void UpstreamConnection::on_response_deadline() {
   const TimePoint t = now(loop_);
   const Millis response_timeout = worker_.pool_config().response_timeout;
   if (t >= last_activity_ + response_timeout) {
+    if (!awaiting_verdict_ && exchange_ && !got_response_bytes_ && exchange_->is_safe_method()) {
+      // A safe request that got nothing yet is held for the probe's verdict
+      // (at most probe_timeout): if the worker is hung, the eviction moves
+      // the request to another worker instead of failing it; if the worker
+      // answers, only this request was slow, and it gets its 504.
+      awaiting_verdict_ = true;
+      worker_.suspect(fmt::format("response timeout {}ms", response_timeout.count()));
+      uv_timer_start(&timer_, &UpstreamConnection::on_timer_cb,
+                     uint64_t((worker_.pool_config().probe_timeout + Millis(100)).count()), 0);
+      return;
+    }
     worker_.thread().log().warn("worker_response_timeout", "worker={} after={}ms request_id={}",
                                 worker_.name(), response_timeout.count(), request_id_);
     // A timeout alone does not tell a hung worker from a slow request: the

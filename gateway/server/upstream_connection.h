@@ -108,6 +108,7 @@ class UpstreamConnection : private fcgi::StreamHandler {
   TimePoint request_started_{};   // the current request was written
   TimePoint suspect_at_{};        // early suspicion: no byte by then → probe the worker
   bool suspected_ = false;
+  bool awaiting_verdict_ = false;  // timed out; held for the probe's verdict
 };
 
 }  // namespace fcgimux

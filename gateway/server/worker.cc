@@ -266,8 +266,12 @@ void Worker::log_transition(const HealthTransition& t, std::string_view cause) {
                q(fmt::format("worker {} is full, not hung: {}; no new work until one of ours completes",
                              name(), cause)));
       return;
-    case HealthState::Suspect:
     case HealthState::Disabled:
+      // Still silent after a re-admission probe: it is probed again soon, and
+      // one line per probe would flood the log while a worker is down.
+      log.debug("worker_still_out", "worker={} retry_in={}ms msg={}", name(), t.disabled_for.count(), q(cause));
+      return;
+    case HealthState::Suspect:
     case HealthState::Probing:
     case HealthState::Draining:
       log.info("worker_state", "worker={} from={} to={} msg={}", name(), to_string(t.from), to_string(t.to),

@@ -18,7 +18,8 @@ WorkerHealth::WorkerHealth(const PoolConfig& pool, const WorkerConfig& worker, u
                 .max_disable_time = pool.max_disable_time,
                 .jitter = 0.1,
                 .slow_start = pool.slow_start,
-                .suspicion_cooldown = pool.probe_timeout},
+                .suspicion_cooldown = pool.probe_timeout,
+                .probe_interval = pool.probe_interval},
                seed) {}
 
 WorkerHealth::View WorkerHealth::view(TimePoint now) {

@@ -147,7 +147,11 @@ HealthTransition HealthTracker::on_probe_result(ProbeOutcome outcome, bool full,
         last_answered_probe_ = now;
         return {from, state_, {}, failures_};
       }
-      return disable(from, now);
+      // Still silent: out a little longer, and probed again. The ladder does
+      // not climb; it counts evictions from service, not probes.
+      state_ = HealthState::Disabled;
+      disabled_until_ = now + cfg_.probe_interval;
+      return {from, state_, cfg_.probe_interval, failures_};
     case HealthState::Healthy:
     case HealthState::Full:
     case HealthState::Disabled:

@@ -8,12 +8,16 @@
 //                                                     │   its capacity──▶ full ──one completes──▶ healthy
 //                                                     └─probe unanswered──▶ disabled(until)
 //   disabled ──until passed──▶ probing ──answered──▶ healthy (slow start)
-//                                      └─unanswered─▶ disabled(longer)
+//                                      └─unanswered─▶ disabled(probe_interval), probed again
 //   draining: set by an operator; no new work, whatever else holds.
 //
-// Disable time is disable_time × 2^(k-1) for the k-th consecutive failure,
-// capped at max_disable_time, with ± jitter so that many gateways do not probe
-// in step. A request that completes without a worker fault resets k.
+// An evicted worker stays out for disable_time × 2^(k-1), where k counts its
+// evictions without a completed request in between (a worker that flaps is
+// kept out longer), capped at max_disable_time, with ± jitter so that many
+// gateways do not probe in step. After that it is probed every
+// probe_interval until it answers: a probe costs a connection, not a user's
+// request, so a worker that comes back is back within a probe, not within a
+// doubled ban. A request that completes without a worker fault resets k.
 #pragma once
 
 #include <chrono>
@@ -56,6 +60,8 @@ struct HealthConfig {
   // suspicions are ignored for this long, so one slow view or a saturated
   // worker does not get probed (and kept out) back to back.
   std::chrono::milliseconds suspicion_cooldown{500};
+  // Between two re-admission probes of a worker that stays silent or refuses.
+  std::chrono::milliseconds probe_interval{50};
 };
 
 // What a transition means for the caller: log it, and act on in-flight work.
@@ -65,7 +71,11 @@ struct HealthTransition {
   std::chrono::milliseconds disabled_for{0};  // to == Disabled
   unsigned consecutive_failures = 0;
   bool changed() const { return from != to; }
-  bool evicted() const { return to == HealthState::Disabled && from != HealthState::Disabled; }
+  // Taken out of service (not: still out after another silent probe).
+  bool evicted() const {
+    return to == HealthState::Disabled &&
+           (from == HealthState::Healthy || from == HealthState::Suspect || from == HealthState::Full);
+  }
 };
 
 class HealthTracker {

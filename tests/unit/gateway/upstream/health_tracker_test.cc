@@ -12,49 +12,61 @@ HealthConfig no_jitter(std::chrono::milliseconds d = 1s, std::chrono::millisecon
 }
 }  // namespace
 
-TEST_CASE("disable time doubles per consecutive failure, capped, reset by success", "[health]") {
+TEST_CASE("disable time doubles per eviction without a success between, capped, reset by success",
+          "[health]") {
   HealthTracker h{no_jitter()};
   TimePoint t{};
   CHECK(h.admits_new_work(t));
-  auto fail_and_reprobe = [&] {
+  // Evicted, re-admitted by a probe, evicted again: each eviction climbs.
+  auto evict_and_readmit = [&] {
     auto tr = h.on_failure(FailureKind::ConnectRefused, t);
+    REQUIRE(tr.evicted());
+    t += tr.disabled_for;
+    REQUIRE(h.probe_due(t));
+    h.on_probe_started(t);
+    REQUIRE(h.on_probe_result(ProbeOutcome::Answered, false, t).to == HealthState::Healthy);
     return tr.disabled_for;
   };
-  CHECK(fail_and_reprobe() == 1s);
+  CHECK(evict_and_readmit() == 1s);
+  CHECK(evict_and_readmit() == 2s);
+  CHECK(evict_and_readmit() == 4s);
+  CHECK(evict_and_readmit() == 4s);  // capped
+  CHECK(h.consecutive_failures() == 4);
+  SECTION("a completed request resets the ladder") {
+    h.on_success(t);
+    CHECK(h.consecutive_failures() == 0);
+    CHECK(h.on_failure(FailureKind::Vanished, t).disabled_for == 1s);
+  }
+}
+
+TEST_CASE("a disabled worker is re-admitted only by a probe, and re-probed while silent", "[health]") {
+  HealthConfig cfg = no_jitter();
+  cfg.probe_interval = 50ms;
+  HealthTracker h{cfg};
+  TimePoint t{};
+  CHECK(h.on_failure(FailureKind::ConnectRefused, t).disabled_for == 1s);
   CHECK(h.state() == HealthState::Disabled);
   CHECK_FALSE(h.admits_new_work(t + 999ms));
   CHECK_FALSE(h.probe_due(t + 999ms));
+  CHECK_FALSE(h.admits_new_work(t + 5s));  // time alone never re-admits
   CHECK(h.probe_due(t + 1000ms));
-  SECTION("re-admission only through a probe, whose failure climbs the ladder") {
-    t += 1s;
-    h.on_probe_started(t);
-    CHECK(h.state() == HealthState::Probing);
-    CHECK_FALSE(h.admits_new_work(t));
-    auto tr = h.on_probe_result(ProbeOutcome::Unanswered, false, t);
-    CHECK(tr.evicted());
-    CHECK(tr.disabled_for == 2s);
-    t += 2s;
-    h.on_probe_started(t);
-    CHECK(h.on_probe_result(ProbeOutcome::Unanswered, false, t).disabled_for == 4s);
-    t += 4s;
-    h.on_probe_started(t);
-    CHECK(h.on_probe_result(ProbeOutcome::Unanswered, false, t).disabled_for == 4s);  // capped
-    CHECK(h.consecutive_failures() == 4);
-    t += 4s;
-    h.on_probe_started(t);
-    auto back = h.on_probe_result(ProbeOutcome::Answered, false, t);
-    CHECK(back.from == HealthState::Probing);
-    CHECK(back.to == HealthState::Healthy);
-    CHECK(h.admits_new_work(t));
-    SECTION("a success resets the ladder") {
-      h.on_success(t);
-      CHECK(h.consecutive_failures() == 0);
-      CHECK(h.on_failure(FailureKind::Vanished, t).disabled_for == 1s);
-    }
-    SECTION("without a success in between, the next failure keeps climbing") {
-      CHECK(h.on_failure(FailureKind::Vanished, t).disabled_for == 4s);
-    }
-  }
+  t += 1s;
+  h.on_probe_started(t);
+  CHECK(h.state() == HealthState::Probing);
+  CHECK_FALSE(h.admits_new_work(t));
+  CHECK_FALSE(h.probe_due(t));  // one probe at a time
+  auto silent = h.on_probe_result(ProbeOutcome::Unanswered, false, t + 300ms);
+  CHECK(silent.to == HealthState::Disabled);
+  CHECK_FALSE(silent.evicted());  // still out, not evicted again
+  CHECK(h.consecutive_failures() == 1);
+  CHECK_FALSE(h.probe_due(t + 349ms));
+  CHECK(h.probe_due(t + 350ms));
+  t += 350ms;
+  h.on_probe_started(t);
+  auto back = h.on_probe_result(ProbeOutcome::Answered, false, t + 1ms);
+  CHECK(back.from == HealthState::Probing);
+  CHECK(back.to == HealthState::Healthy);
+  CHECK(h.admits_new_work(t + 1ms));
 }
 
 TEST_CASE("failures reported while already disabled are the same fault", "[health]") {
@@ -79,10 +91,11 @@ TEST_CASE("jitter keeps disable times within their bounds and varies them", "[he
     CHECK(d <= 1200ms);
     if (seed == 1) first = d;
     varied = varied || d != first;
-    // The k-th failure stays within the jittered band of its own step.
+    // The k-th eviction stays within the jittered band of its own step.
     TimePoint t = TimePoint{} + d;
     h.on_probe_started(t);
-    auto d2 = h.on_probe_result(ProbeOutcome::Unanswered, false, t).disabled_for;
+    h.on_probe_result(ProbeOutcome::Answered, false, t);
+    auto d2 = h.on_failure(FailureKind::ConnectRefused, t).disabled_for;
     CHECK(d2 >= 1600ms);
     CHECK(d2 <= 2400ms);
   }
