@@ -100,15 +100,15 @@ void HttpConnection::resume_reading() {
 
 void HttpConnection::on_alloc_cb(uv_handle_t* h, size_t, uv_buf_t* buf) {
   auto* self = static_cast<HttpConnection*>(h->data);
-  *buf = uv_buf_init(self->read_buf_.data(), unsigned(self->read_buf_.size()));
+  *buf = self->thread_.read_buffer();
 }
 
-void HttpConnection::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
+void HttpConnection::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   auto* self = static_cast<HttpConnection*>(s->data);
-  self->on_read(nread, nullptr);
+  self->on_read(nread, buf);
 }
 
-void HttpConnection::on_read(ssize_t nread, const uv_buf_t*) {
+void HttpConnection::on_read(ssize_t nread, const uv_buf_t* buf) {
   if (nread == 0) return;  // EAGAIN
   if (phase_ == Phase::Closing) {
     if (nread < 0) close();  // lingering: the client has read our answer and gone
@@ -135,7 +135,9 @@ void HttpConnection::on_read(ssize_t nread, const uv_buf_t*) {
     close();
     return;
   }
-  process_input({reinterpret_cast<const std::byte*>(read_buf_.data()), size_t(nread)});
+  // |buf| is the loop's shared read buffer: process_input() parses it now and
+  // copies whatever must outlive this callback.
+  process_input({reinterpret_cast<const std::byte*>(buf->base), size_t(nread)});
 }
 
 void HttpConnection::process_input(std::span<const std::byte> fresh) {

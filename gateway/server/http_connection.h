@@ -101,7 +101,6 @@ class HttpConnection : public HttpRequestSink {
 
   HttpParser parser_;
   std::unique_ptr<Exchange> exchange_;
-  std::array<char, 64 * 1024> read_buf_;
   std::string pending_input_;   // unparsed bytes (pipelined requests, partial heads)
   size_t pending_pos_ = 0;
 

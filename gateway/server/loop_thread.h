@@ -60,6 +60,11 @@ class LoopThread {
   void notify_health_changed();
 
   uv_loop_t* loop() { return &loop_; }
+  // One read buffer for every socket of this loop: libuv reads into it and
+  // the read callback consumes or copies what it got before returning, so an
+  // idle connection costs no buffer at all.
+  uv_buf_t read_buffer() { return uv_buf_init(read_buffer_.get(), unsigned(kReadBufferSize)); }
+  static constexpr size_t kReadBufferSize = 64 * 1024;
   const Config& config() const { return shared_.config; }
   Logger& log() { return shared_.log; }
   AccessLog* access_log() { return shared_.access_log; }
@@ -114,6 +119,7 @@ class LoopThread {
   uv_check_t flush_check_;
   uv_prepare_t flush_prepare_;
   std::vector<HttpConnection*> flush_queue_;  // not owned; see schedule_flush()
+  std::unique_ptr<char[]> read_buffer_{new char[kReadBufferSize]};
   std::vector<int> listen_fds_;
   std::list<Listener> listeners_;  // list: addresses stay stable for handle->data
   std::unique_ptr<Reaper> reaper_;

@@ -148,16 +148,16 @@ void UpstreamConnection::on_written(WriteBatch* b, int status) {
 
 void UpstreamConnection::on_alloc_cb(uv_handle_t* h, size_t, uv_buf_t* buf) {
   auto* self = static_cast<UpstreamConnection*>(h->data);
-  *buf = uv_buf_init(self->read_buf_.data(), unsigned(self->read_buf_.size()));
+  *buf = self->worker_.thread().read_buffer();  // shared by the loop; consumed within the callback
 }
 
-void UpstreamConnection::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
+void UpstreamConnection::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   auto* self = static_cast<UpstreamConnection*>(s->data);
   if (self->state_ == State::Closing) return;
-  self->on_read(nread);
+  self->on_read(nread, buf);
 }
 
-void UpstreamConnection::on_read(ssize_t nread) {
+void UpstreamConnection::on_read(ssize_t nread, const uv_buf_t* buf) {
   if (nread == 0) return;  // EAGAIN: nothing to do
   if (nread < 0) {
     if (state_ == State::Idle) {
@@ -175,7 +175,7 @@ void UpstreamConnection::on_read(ssize_t nread) {
   last_activity_ = now(loop_);
   awaiting_verdict_ = false;
   if (exchange_ && !read_paused_) arm_response_timer();
-  auto r = parser_.feed({reinterpret_cast<const std::byte*>(read_buf_.data()), size_t(nread)}, *this);
+  auto r = parser_.feed({reinterpret_cast<const std::byte*>(buf->base), size_t(nread)}, *this);
   if (state_ == State::Closing) return;
   if (!r) {
     worker_.thread().log().warn("worker_protocol_error", "worker={} error={}", worker_.name(),

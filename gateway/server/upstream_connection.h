@@ -69,7 +69,7 @@ class UpstreamConnection : private fcgi::StreamHandler {
   void on_unknown_type(uint8_t type) override;
 
   void on_connect(int status);
-  void on_read(ssize_t nread);
+  void on_read(ssize_t nread, const uv_buf_t* buf);
   void on_written(WriteBatch* b, int status);
   void on_timer();
   void fail(Error e, FailureKind kind, std::string_view detail);
@@ -93,7 +93,6 @@ class UpstreamConnection : private fcgi::StreamHandler {
   int open_handles_ = 0;
   State state_ = State::Connecting;
   fcgi::StreamParser parser_;
-  std::array<char, 64 * 1024> read_buf_;
   Exchange* exchange_ = nullptr;  // not owned; cleared by both sides
   uint16_t request_id_ = 0;
   unsigned requests_served_ = 0;
