@@ -140,9 +140,8 @@ void Pool::on_queue_timer() {
   arm_queue_timer();
 }
 
-std::chrono::milliseconds Pool::suspect_after() {
-  // Until the pool has a latency history there is no "far longer than
-  // usual": only response_timeout applies.
+std::optional<std::chrono::milliseconds> Pool::suspect_threshold() {
+  if (!ttfb_.p99()) return std::nullopt;
   return ttfb_.suspect_after(cfg_.suspect_after, kSuspectMultiple, cfg_.response_timeout);
 }
 

@@ -55,8 +55,9 @@ class Pool {
   // Time to first byte of a response, for early suspicion.
   void record_first_byte(std::chrono::milliseconds d) { ttfb_.add(d); }
   // How long a request may wait for its first byte before its worker is
-  // suspected: max(suspect_after, 10 × the pool's recent p99).
-  std::chrono::milliseconds suspect_after();
+  // suspected: max(suspect_after, 10 × the pool's recent p99); nullopt while
+  // the pool has too little history to say what "usual" is.
+  std::optional<std::chrono::milliseconds> suspect_threshold();
   RetryBudget& retry_budget() { return retry_budget_; }
   const PoolConfig& config() const { return cfg_; }
   LoopThread& thread() { return thread_; }

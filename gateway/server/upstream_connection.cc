@@ -65,7 +65,7 @@ void UpstreamConnection::on_connect(int status) {
                 &UpstreamConnection::on_read_cb);
   if (exchange_) {
     request_started_ = now(loop_);
-    suspect_at_ = request_started_ + worker_.pool().suspect_after();
+    suspect_at_ = request_started_ + worker_.pool().suspect_threshold().value_or(worker_.pool_config().suspect_after);
     suspected_ = false;
     last_activity_ = request_started_;
     arm_response_timer();
@@ -85,7 +85,7 @@ void UpstreamConnection::attach(Exchange* ex) {
   if (state_ == State::Idle) {
     state_ = State::Active;
     request_started_ = now(loop_);
-    suspect_at_ = request_started_ + worker_.pool().suspect_after();
+    suspect_at_ = request_started_ + worker_.pool().suspect_threshold().value_or(worker_.pool_config().suspect_after);
     suspected_ = false;
     last_activity_ = request_started_;
     arm_response_timer();
@@ -299,9 +299,17 @@ void UpstreamConnection::on_response_deadline() {
     return;
   }
   if (!got_response_bytes_ && !suspected_ && t >= suspect_at_) {
-    suspected_ = true;
-    worker_.suspect(fmt::format("no response byte after {}ms (pool threshold {}ms)",
-                                (t - request_started_).count(), (suspect_at_ - request_started_).count()));
+    // The threshold is looked at again now: a request sent before the pool
+    // had any history (the first ones after start) is judged by the history
+    // gathered since, from the other workers' answers.
+    const Millis waited = t - request_started_;
+    if (auto threshold = worker_.pool().suspect_threshold(); threshold && waited >= *threshold) {
+      suspected_ = true;
+      worker_.suspect(fmt::format("no response byte after {}ms (pool threshold {}ms)", waited.count(),
+                                  threshold->count()));
+    } else {
+      suspect_at_ = request_started_ + (threshold ? *threshold : waited * 2);
+    }
   }
   if (state_ == State::Active) arm_response_timer();
 }
