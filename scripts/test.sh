@@ -20,4 +20,19 @@ set +e
 ctest --test-dir build --output-on-failure -j2 "$@"
 status=$?
 set -e
+
+# The unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer:
+# any report aborts the test that caused it. FCGIMUX_SKIP_SANITIZE=1 skips it.
+if [[ ${FCGIMUX_SKIP_SANITIZE:-0} != 1 ]]; then
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DFCGIMUX_SANITIZE=ON -DFCGIMUX_TESTS=ON
+  cmake --build build-asan -j"$(nproc)" --target \
+    unit_fcgi unit_base unit_config unit_http unit_cgi unit_routing unit_upstream unit_fuzz_replay
+  set +e
+  ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1 \
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    ctest --test-dir build-asan --output-on-failure -j2 -R '^unit_'
+  asan_status=$?
+  set -e
+  if [[ $status -eq 0 ]]; then status=$asan_status; fi
+fi
 exit "$status"
