@@ -16,6 +16,7 @@
  *   /hello          a short text/plain body with Content-Length
  *   /bytes?n=N      N bytes (default 1 MiB) with Content-Length
  *   /upload         reads the whole request body, answers its length
+ *                   (/upload?ms=N: and waits N ms, max 600000, before answering)
  *   /sleep?ms=N     sleeps N milliseconds (max 600000), then answers
  *   /healthz        "ok"
  *   anything else   404
@@ -143,6 +144,14 @@ static void handle(FCGX_Request *r)
         int got;
         while ((got = FCGX_GetStr(buf, sizeof buf, r->in)) > 0)
             total += got;
+        long long ms = query_number(r->envp, "ms", 0);
+        if (ms > 600000)
+            ms = 600000;
+        if (ms > 0) {
+            struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+            while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+            }
+        }
         snprintf(body, sizeof body, "%lld\n", total);
         reply_text(r, "200 OK", body);
     } else if (strcmp(path, "/sleep") == 0) {

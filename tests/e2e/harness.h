@@ -15,10 +15,13 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -127,7 +130,8 @@ struct Worker {
   Child child;
   int port = 0;
   std::string name;
-  std::string address() const { return "127.0.0.1:" + std::to_string(port); }
+  std::string host = "127.0.0.1"; // another address for workers in a network namespace
+  std::string address() const { return host + ":" + std::to_string(port); }
 };
 
 // Runs `manage.py migrate` for the example Django site into |dir|/django.sqlite3
@@ -262,5 +266,159 @@ std::string big_body(int mb);
 // value is an array), or nullopt when absent, null or another type.
 std::optional<std::string> json_string(const std::string &json, const std::string &key);
 std::optional<long long> json_int(const std::string &json, const std::string &key);
+
+// ---------------------------------------------------------------------------
+// Fault injection (faults.cc): more workers, signals to a worker, a load
+// generator, log order, network namespaces.
+
+// examples/libfcgi's libfcgi_responder, when the build has it (libfcgi-dev).
+bool have_libfcgi_responder();
+fs::path libfcgi_responder_bin();
+
+// One libfcgi_responder named |name| with |threads| threads, on |port| (0: a
+// fresh free port), logging each request to |request_log| when not empty
+// (FCGI_RESPONDER_LOG). A fixed |port| that is still taken is retried for a
+// few seconds (a worker restarted where a killed one was). Returns once it
+// accepts connections.
+Worker spawn_libfcgi(const TempDir &dir, const std::string &name, int threads = 8, int port = 0,
+                     const fs::path &request_log = {});
+
+// A uWSGI Django worker (like spawn_uwsgi_django) on a fixed |port|: the
+// restart of a killed one. Retried for a few seconds while the port is taken.
+Worker spawn_uwsgi_django_on(const TempDir &dir, const std::string &name, int port,
+                             int processes = 1, int threads = 4);
+
+// Sends |sig| to |child|'s process group (every process of the worker).
+void signal_group(const Child &child, int sig);
+// SIGKILL to the whole group, then waits for (and reaps) the leader.
+void kill_hard(Child &child);
+
+// SIGSTOP to a process group now, SIGCONT when resume() is called or the
+// guard dies: a test that fails while a worker is stopped leaves no stopped
+// process behind (a stopped process would also wait out Child::stop's grace).
+class PauseGuard {
+public:
+  explicit PauseGuard(const Child &child);
+  ~PauseGuard() { resume(); }
+  PauseGuard(const PauseGuard &) = delete;
+  PauseGuard &operator=(const PauseGuard &) = delete;
+  void resume();
+  bool paused() const { return pid_ > 0; }
+
+private:
+  pid_t pid_ = -1;
+};
+
+// fcgimux's log, as lines, and the index of the first line containing
+// |needle| at or after |from|, or -1.
+std::vector<std::string> log_all_lines(const Child &child);
+int find_line(const std::vector<std::string> &lines, std::string_view needle, int from = 0);
+// Waits until |child|'s log has a line containing every one of |needles|
+// (at index |from| or later: log_all_lines(child).size() taken before a
+// fault looks only at what came after it); returns it, or "" when |timeout|
+// passes.
+std::string wait_log_line(const Child &child, const std::vector<std::string> &needles,
+                          Duration timeout, int from = 0);
+// The value of key=VALUE in a log line ("" when absent); quoted values are
+// returned without their quotes.
+std::string log_field(const std::string &line, const std::string &key);
+
+// The pool lines for workers given as "host:port".
+std::string pool_toml_addresses(const std::string &name, const std::vector<std::string> &addresses,
+                                const std::string &extra = "");
+
+// One request the load generator sent, and what came of it.
+struct LoadSample {
+  int n = 0;              // its number, 0.. (unique in one Load)
+  std::string target;
+  int status = 0;         // 0: no response at all (see error)
+  std::string error;      // why there was no response
+  std::string worker;     // the X-Worker header
+  std::string retry_after;
+  std::string body;
+  Clock::time_point start{}, end{};
+  Duration latency() const { return std::chrono::duration_cast<Duration>(end - start); }
+};
+
+struct LoadOptions {
+  int threads = 4;
+  int max_requests = 2000;     // all threads together
+  Duration max_time = 20000ms; // then the threads stop by themselves
+  Duration pause = 10ms;       // between two requests of one thread
+  Duration request_timeout = 15000ms;
+  std::string method = "GET";
+  // The target of request |n| (default "/hello?id=N"), and its body.
+  std::function<std::string(int)> target;
+  std::function<std::string(int)> body;
+};
+
+// |threads| client threads sending requests to 127.0.0.1:|port|, each on a
+// new connection, until stop(), |max_requests| or |max_time|. Every request
+// ends in a sample: a response or an error, never a hang (request_timeout).
+class Load {
+public:
+  Load(int port, LoadOptions opts);
+  ~Load() { stop(); }
+  Load(const Load &) = delete;
+  Load &operator=(const Load &) = delete;
+  // Stops sending (requests in flight finish) and joins the threads.
+  void stop();
+  size_t completed() const;
+  // Waits until |n| more requests than now have completed (false: timeout,
+  // or the load ended first).
+  bool wait_more(size_t n, Duration timeout);
+  // Waits until every thread has stopped by itself (max_requests or
+  // max_time); false if |timeout| passes first.
+  bool wait_finished(Duration timeout);
+  std::vector<LoadSample> samples() const;
+
+private:
+  struct State;
+  std::shared_ptr<State> st_;
+  std::vector<std::thread> threads_;
+};
+
+// Samples that are not |ok_status|, one per line (for INFO).
+std::string describe_samples(const std::vector<LoadSample> &s, int ok_status = 200,
+                             size_t max_lines = 20);
+
+// A network namespace fcgimux-e2e-PID-N that this test creates, joined to
+// the host by a veth pair: HOST_IP (10.254.X.Y/30) on the host end,
+// ns_ip() inside. Removed, with its link, when the object dies.
+class NetNs {
+public:
+  // nullptr when namespaces cannot be made here (no permission, no ip(8));
+  // |why| says what failed.
+  static std::unique_ptr<NetNs> create(std::string &why);
+  ~NetNs();
+  NetNs(const NetNs &) = delete;
+  NetNs &operator=(const NetNs &) = delete;
+  const std::string &name() const { return name_; }
+  const std::string &host_ip() const { return host_ip_; }
+  const std::string &ns_ip() const { return ns_ip_; }
+  // The namespace's end of the link down (the host keeps its route, so
+  // packets to ns_ip() vanish: connects time out) or up again.
+  void set_link(bool up);
+  // argv prefix that runs a command inside the namespace.
+  std::vector<std::string> exec_prefix() const { return {"ip", "netns", "exec", name_}; }
+
+private:
+  NetNs() = default;
+  std::string name_, host_if_, ns_if_, host_ip_, ns_ip_;
+  std::unique_ptr<TempDir> dir_;
+};
+
+// Runs |argv| to completion (|timeout|); returns its exit status and puts
+// its output in |output|.
+int run_command(const std::vector<std::string> &argv, std::string *output = nullptr,
+                Duration timeout = 10000ms);
+
+// A libfcgi_responder inside |ns| on ns.ns_ip():|port|; ready when the host
+// can connect to it.
+Worker spawn_libfcgi_in(const NetNs &ns, const TempDir &dir, const std::string &name, int port,
+                        int threads = 8);
+
+// True if |host|:|port| accepts a TCP connection within |timeout|.
+bool tcp_connects(const std::string &host, int port, Duration timeout);
 
 } // namespace e2e
