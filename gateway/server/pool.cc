@@ -150,6 +150,10 @@ void Pool::on_health_changed() {
   for (auto& w : workers_) {
     const HealthState s = w->health().state();
     if (s == HealthState::Disabled || s == HealthState::Probing) w->on_evicted();
+    // Past its capacity in open connections (another thread needed one):
+    // idle ones here give way.
+    const unsigned cap = w->health().capacity();
+    if (cap > 0 && w->health().open_conns() > int(cap)) w->close_idle();
   }
   on_capacity();
 }

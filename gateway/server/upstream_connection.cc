@@ -24,6 +24,7 @@ UpstreamConnection::UpstreamConnection(Worker& worker, uv_loop_t* loop)
   tcp_.data = this;
   timer_.data = this;
   open_handles_ = 2;
+  worker_.health().add_open_conn(1);
 }
 
 UpstreamConnection::~UpstreamConnection() = default;
@@ -388,6 +389,7 @@ void UpstreamConnection::fail(Error e, FailureKind kind, std::string_view detail
 void UpstreamConnection::close() {
   if (state_ == State::Closing) return;
   state_ = State::Closing;
+  worker_.health().add_open_conn(-1);
   exchange_ = nullptr;
   uv_timer_stop(&timer_);
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &UpstreamConnection::on_close_cb);

@@ -55,6 +55,7 @@ class UpstreamConnection : private fcgi::StreamHandler {
   unsigned requests_served() const { return requests_served_; }
   size_t write_backlog() const { return write_backlog_; }
   bool keep_conn() const { return keep_conn_; }
+  TimePoint idle_since() const { return idle_since_; }
 
   std::list<std::unique_ptr<UpstreamConnection>>::iterator self_;  // in Worker::conns_
 

@@ -12,6 +12,11 @@
 namespace fcgimux {
 
 namespace {
+// How long a kept-alive connection must have stayed open after its response
+// before an unsafe request may use it on a worker not yet proven to keep
+// connections.
+constexpr Millis kKeepaliveSettle{50};
+
 // "2s", "2.5s", "500ms": durations as people write them.
 std::string human(Millis d) {
   if (d.count() >= 1000 && d.count() % 100 == 0)
@@ -57,9 +62,14 @@ unsigned Worker::effective_weight(TimePoint now) const {
 bool Worker::assign(Exchange* ex) {
   // Reuse the most recently used idle connection: it is the one least likely
   // to have been closed by the worker's own idle timeout.
-  while (!idle_.empty() && (keepalive_proven_ || ex->is_safe_method())) {
-    UpstreamConnection* c = idle_.back();
-    idle_.pop_back();
+  // Until the worker has proven that it keeps connections, an unsafe request
+  // takes only a connection that has stayed open a while after its response:
+  // a worker that closes after every response (uWSGI) has closed it by then.
+  const TimePoint settled = now(thread_.loop()) - kKeepaliveSettle;
+  for (size_t i = idle_.size(); i-- > 0;) {
+    UpstreamConnection* c = idle_[i];
+    if (!keepalive_proven_ && !ex->is_safe_method() && c->idle_since() > settled) continue;
+    idle_.erase(idle_.begin() + ptrdiff_t(i));
     if (!c->idle()) continue;  // closing
     ++in_flight_;
     health_.add_in_flight(1);
@@ -71,6 +81,13 @@ bool Worker::assign(Exchange* ex) {
   UpstreamConnection* c = conn.get();
   conns_.push_front(std::move(conn));
   c->self_ = conns_.begin();
+  const unsigned cap = health_.capacity();
+  if (cap > 0 && health_.open_conns() > int(cap)) {
+    // This new connection goes past the worker's capacity: the idle ones
+    // other threads keep must go, or it would wait behind them.
+    close_idle();
+    thread_.notify_health_changed();
+  }
   if (!c->connect()) {
     on_failure(FailureKind::ConnectRefused, "connect failed");
     return false;  // connect() closed it; on_connection_closed frees it
@@ -83,9 +100,14 @@ bool Worker::assign(Exchange* ex) {
 }
 
 void Worker::on_request_done(UpstreamConnection* c, bool ok, bool reusable) {
+  bool freed_capacity = false;
   if (in_flight_ > 0) {
     --in_flight_;
     health_.add_in_flight(-1);
+    // The cap is shared by every loop thread: a request queued on another
+    // thread may now go, so they are all told (not only this one).
+    const unsigned cap = health_.capacity();
+    freed_capacity = cap > 0 && health_.in_flight() + 1 >= int(cap);
   }
   if (ok) {
     if (c->requests_served() >= 2) keepalive_proven_ = true;
@@ -97,13 +119,21 @@ void Worker::on_request_done(UpstreamConnection* c, bool ok, bool reusable) {
     }
   }
   const PoolConfig& pc = pool_.config();
-  if (reusable && keeps_connections_ && c->keep_conn() && !thread_.stopping() &&
-      idle_.size() < pc.max_idle_conns && admits_new_work(now(thread_.loop()))) {
+  // Until keep-alive is proven one idle connection is enough to prove it;
+  // more would only hold worker threads (libfcgi, PHP-FPM children) idle.
+  const size_t idle_cap = keepalive_proven_ ? pc.max_idle_conns : std::min<size_t>(1, pc.max_idle_conns);
+  // Never keep more connections open than the worker's capacity: an idle one
+  // would pin a child that another thread's new connection then waits for.
+  const unsigned cap = health_.capacity();
+  const bool over_capacity = cap > 0 && health_.open_conns() > int(cap);
+  if (reusable && keeps_connections_ && c->keep_conn() && !thread_.stopping() && idle_.size() < idle_cap &&
+      !over_capacity && admits_new_work(now(thread_.loop()))) {
     idle_.push_back(c);
   } else {
     c->close();
   }
   pool_.on_capacity();
+  if (freed_capacity) thread_.notify_health_changed();
 }
 
 void Worker::on_idle_closed(UpstreamConnection* c, bool soon_after_response) {

@@ -65,6 +65,11 @@ class WorkerHealth {
   // Our requests in flight on this worker, all threads together.
   void add_in_flight(int delta) { in_flight_.fetch_add(delta, std::memory_order_relaxed); }
   int in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
+  // Our open connections to this worker (busy and idle), all threads together.
+  // A prefork worker (PHP-FPM) ties a child to each open connection, idle ones
+  // included, so past its capacity a new connection waits in its backlog.
+  void add_open_conn(int delta) { open_conns_.fetch_add(delta, std::memory_order_relaxed); }
+  int open_conns() const { return open_conns_.load(std::memory_order_relaxed); }
   // max_conns when configured, else FCGI_MAX_CONNS when the worker said it; 0 = unknown.
   unsigned capacity();
   void learn_capacity(unsigned max_conns, std::optional<bool> mpxs);
@@ -81,6 +86,7 @@ class WorkerHealth {
   std::optional<bool> mpxs_;
   ProbeKind probe_kind_ = ProbeKind::Unknown;
   std::atomic<int> in_flight_{0};
+  std::atomic<int> open_conns_{0};
   std::atomic<int64_t> last_completion_ms_{INT64_MIN};
 };
 
