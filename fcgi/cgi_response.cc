@@ -1,5 +1,7 @@
 #include "fcgi/cgi_response.h"
 
+#include "fcgi/token.h"
+
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -8,23 +10,6 @@
 namespace fcgi {
 
 namespace {
-
-// RFC 7230 §3.2.6 tchar: what a header field name may be made of.
-constexpr std::array<bool, 256> kTokenChars = [] {
-  std::array<bool, 256> t{};
-  for (int c = '0'; c <= '9'; ++c) t[size_t(c)] = true;
-  for (int c = 'a'; c <= 'z'; ++c) t[size_t(c)] = true;
-  for (int c = 'A'; c <= 'Z'; ++c) t[size_t(c)] = true;
-  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
-  return t;
-}();
-
-bool is_token(std::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s)
-    if (!kTokenChars[static_cast<unsigned char>(c)]) return false;
-  return true;
-}
 
 // Control characters other than HTAB. A CR or NUL passed on in a value could
 // let the application split or truncate the response fcgimux writes.

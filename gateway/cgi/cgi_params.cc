@@ -187,9 +187,11 @@ Result<CgiParams> build_cgi_params(const CgiInput& in) {
   const RouteConfig& route = *in.route;
   const ConnInfo& conn = *in.conn;
 
-  std::string decoded, path;
-  if (!percent_decode(head.path, decoded) || !normalize_path(decoded, path))
+  std::string decoded, own_path;
+  if (in.normalized_path == nullptr &&
+      (!percent_decode(head.path, decoded) || !normalize_path(decoded, own_path)))
     return Unexpected{Error::BadRequest};
+  const std::string& path = in.normalized_path ? *in.normalized_path : own_path;
 
   // The part below the mount. The router matched |path| against the prefix
   // on whole segments; check again rather than trust it blindly.

@@ -31,6 +31,9 @@ struct CgiInput {
   std::string_view server_software;      // "fcgimux/0.1.0"
   std::string_view default_server_name;  // when the request has no Host
   uint64_t content_length = 0;           // exact body length (chunked bodies are buffered first)
+  // The path already percent-decoded and normalized (the caller routed on
+  // it); nullptr: decoded and normalized here from head->path.
+  const std::string* normalized_path = nullptr;
 };
 
 // Builds the params. Errors: BadRequest when the decoded path contains NUL,

@@ -38,6 +38,8 @@
 //    (431 when over); their contents are checked and discarded.
 #include "gateway/http/http_parser.h"
 
+#include "fcgi/token.h"
+
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -46,14 +48,8 @@ namespace fcgimux {
 
 namespace {
 
-constexpr std::array<bool, 256> kTchar = [] {
-  std::array<bool, 256> t{};
-  for (int c = '0'; c <= '9'; ++c) t[size_t(c)] = true;
-  for (int c = 'a'; c <= 'z'; ++c) t[size_t(c)] = true;
-  for (int c = 'A'; c <= 'Z'; ++c) t[size_t(c)] = true;
-  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
-  return t;
-}();
+using fcgi::is_tchar;
+using fcgi::is_token;
 
 // reg-name characters of a host (RFC 3986 section 3.2.2: unreserved,
 // sub-delims, and '%' of pct-encoded).
@@ -65,15 +61,6 @@ constexpr std::array<bool, 256> kHostChar = [] {
   for (char c : std::string_view("-._~!$&'()*+,;=%")) t[static_cast<unsigned char>(c)] = true;
   return t;
 }();
-
-bool is_tchar(unsigned char c) { return kTchar[c]; }
-
-bool is_token(std::string_view s) {
-  if (s.empty()) return false;
-  for (unsigned char c : s)
-    if (!is_tchar(c)) return false;
-  return true;
-}
 
 // Field-value bytes we refuse: controls other than HTAB, and DEL. The head
 // scanner already rejects them; chunk extensions and trailers use this too.

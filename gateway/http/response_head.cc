@@ -9,27 +9,14 @@
 #include <cstring>
 #include <ctime>
 
+#include "fcgi/token.h"
 #include "gateway/http/request_head.h"
 
 namespace fcgimux {
 
 namespace {
 
-constexpr std::array<bool, 256> kTchar = [] {
-  std::array<bool, 256> t{};
-  for (int c = '0'; c <= '9'; ++c) t[size_t(c)] = true;
-  for (int c = 'a'; c <= 'z'; ++c) t[size_t(c)] = true;
-  for (int c = 'A'; c <= 'Z'; ++c) t[size_t(c)] = true;
-  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
-  return t;
-}();
-
-bool is_token(std::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s)
-    if (!kTchar[static_cast<unsigned char>(c)]) return false;
-  return true;
-}
+using fcgi::is_token;
 
 // A value that could split the head or smuggle a header: CR, LF, NUL. The CGI
 // response parser already rejects them; this is the last line of defence.

@@ -50,12 +50,12 @@ void Exchange::start() {
     finish_response(true);
     return;
   }
-  std::string decoded, normalized;
-  if (!percent_decode(head_.path, decoded) || !normalize_path(decoded, normalized)) {
+  std::string decoded;
+  if (!percent_decode(head_.path, decoded) || !normalize_path(decoded, path_)) {
     send_error(Error::BadRequest, "invalid request path", std::nullopt);
     return;
   }
-  route_ = t.router().match(normalized);
+  route_ = t.router().match(path_);
   if (route_ == nullptr) {
     send_error(Error::NotFound, "no route for this path", std::nullopt);
     return;
@@ -86,7 +86,8 @@ void Exchange::dispatch() {
                 .default_server_name = t.config().server.server_name.empty()
                                            ? std::string_view(ci.server_addr)
                                            : std::string_view(t.config().server.server_name),
-                .content_length = head_.chunked ? body_bytes_ : head_.content_length.value_or(0)};
+                .content_length = head_.chunked ? body_bytes_ : head_.content_length.value_or(0),
+                .normalized_path = &path_};
     auto p = build_cgi_params(in);
     if (!p) {
       send_error(p.error(), "invalid request", std::nullopt);

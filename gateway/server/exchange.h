@@ -10,7 +10,6 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -81,19 +80,15 @@ class Exchange : public Reapable {
   uint64_t sticky_key() const { return sticky_key_; }
   bool tried(const Worker* w) const;
   const RequestHead& head() const { return head_; }
-  const std::string& target_for_log() const { return head_.target; }
 
  private:
   void dispatch();
   void write_request();
-  void write_body_piece(const std::shared_ptr<std::string>& piece);
-  void fail(Error e, std::string_view detail);
   void finish_response(bool keep_alive_ok);
   void send_error(Error e, std::string_view detail, std::optional<unsigned> retry_after_s);
   void begin_body(std::span<const std::byte> first);
   void send_body(std::span<const std::byte> bytes);
   void log_access(int status, std::string_view error);
-  void detach_upstream();
   bool can_retry(const UpstreamFailure& f) const;
 
   HttpConnection* conn_;             // not owned; null after on_client_gone
@@ -101,6 +96,7 @@ class Exchange : public Reapable {
   TimePoint started_;
   uint64_t sticky_key_ = 0;
   const RouteConfig* route_ = nullptr;  // not owned (config)
+  std::string path_;                    // decoded, normalized: routed on, and PATH_INFO's source
   Pool* pool_ = nullptr;                // not owned (LoopThread)
   std::vector<std::pair<std::string, std::string>> params_;
 

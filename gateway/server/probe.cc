@@ -152,6 +152,9 @@ void Probe::on_unknown_type(uint8_t) { answered(); }
 void Probe::on_timer_cb(uv_timer_t* t) {
   auto* self = static_cast<Probe*>(t->data);
   if (self->closing_) return;
+  // Out of time before the connection was even made (an unreachable
+  // machine): say so, rather than "unanswered".
+  if (!self->connected_) self->result_.connect_failed = true;
   self->report();
   self->close();
 }

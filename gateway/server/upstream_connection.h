@@ -50,7 +50,6 @@ class UpstreamConnection : private fcgi::StreamHandler {
   void on_worker_evicted();
 
   uint16_t request_id() const { return request_id_; }
-  bool connected() const { return state_ != State::Connecting; }
   bool idle() const { return state_ == State::Idle; }
   unsigned requests_served() const { return requests_served_; }
   size_t write_backlog() const { return write_backlog_; }

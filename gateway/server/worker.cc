@@ -44,21 +44,6 @@ Worker::~Worker() = default;
 
 const PoolConfig& Worker::pool_config() const { return pool_.config(); }
 
-bool Worker::has_capacity() const {
-  // Our requests in flight on the worker, all threads together, stay within
-  // its capacity: max_conns, else what it said in FCGI_MAX_CONNS (PHP-FPM
-  // says pm.max_children). Past it a request would only wait in the worker's
-  // backlog; it waits in our queue instead, where another worker may take it.
-  const unsigned cap = health_.capacity();
-  return cap == 0 || health_.in_flight() < int(cap);
-}
-
-unsigned Worker::effective_weight(TimePoint now) const {
-  // Weights are scaled by 10 so that slow start's 10% of weight 1 is still 1.
-  const double f = health_.weight_factor(now);
-  return unsigned(std::max<long long>(1, std::llround(double(cfg_.weight) * 10.0 * f)));
-}
-
 bool Worker::assign(Exchange* ex) {
   // Reuse the most recently used idle connection: it is the one least likely
   // to have been closed by the worker's own idle timeout.
@@ -235,8 +220,9 @@ void Worker::apply_probe(const ProbeResult& r) {
   const Millis took = t - probe_started_;
   const std::string heard =
       r.answered ? fmt::format("probe answered in {}", human(took))
-      : r.connect_failed ? fmt::format("probe could not connect ({})", human(took))
-                         : fmt::format("probe unanswered in {}", human(took));
+      : r.connect_failed    ? fmt::format("probe could not connect ({})", human(took))
+      : r.closed_unanswered ? fmt::format("probe connection closed unanswered after {}", human(took))
+                            : fmt::format("probe unanswered in {}", human(took));
   switch (probe_purpose_) {
     case ProbePurpose::Discovery:
       // First contact learns; it does not judge. A worker still loading its

@@ -59,9 +59,6 @@ class Worker {
   void close_idle();
 
   bool admits_new_work(TimePoint now) const { return health_.admits_new_work(now); }
-  bool has_capacity() const;
-  // The balancer's weight: the configured one, scaled down during slow start.
-  unsigned effective_weight(TimePoint now) const;
   unsigned in_flight() const { return in_flight_; }
   unsigned weight() const { return cfg_.weight; }
   uint64_t identity() const { return identity_; }
@@ -72,7 +69,6 @@ class Worker {
   LoopThread& thread() { return thread_; }
   WorkerHealth& health() const { return health_; }
   bool keeps_connections() const { return keeps_connections_; }
-  size_t open_connections() const { return conns_.size(); }
 
  private:
   void log_transition(const HealthTransition& t, std::string_view cause);

@@ -391,3 +391,26 @@ TEST_CASE("normalize_path refuses to climb above the root", "[cgi]") {
   std::string out;
   CHECK_FALSE(normalize_path(in, out));
 }
+
+TEST_CASE("a path the caller already decoded and normalized gives the same params", "[cgi]") {
+  const auto target = GENERATE(std::string("/app/hello%20world/?x=%41"), std::string("/app/a/./b/../c"),
+                               std::string("/app"), std::string("/app/%2e%2e/app/x"));
+  CAPTURE(target);
+  const RequestHead head = head_of(get(target));
+  const RouteConfig route = route_of("/app/");
+  std::string decoded, normalized;
+  REQUIRE(percent_decode(head.path, decoded));
+  REQUIRE(normalize_path(decoded, normalized));
+  CgiInput in;
+  in.head = &head;
+  in.route = &route;
+  in.conn = &kConn;
+  in.server_software = "fcgimux/0.1.0";
+  in.default_server_name = "gw.local";
+  in.normalized_path = &normalized;
+  auto given = build_cgi_params(in);
+  auto computed = build(head, route);
+  REQUIRE(given);
+  REQUIRE(computed);
+  CHECK(as_map(*given) == as_map(*computed));
+}
