@@ -154,7 +154,7 @@ void Probe::on_timer_cb(uv_timer_t* t) {
   if (self->closing_) return;
   // Out of time before the connection was even made (an unreachable
   // machine): say so, rather than "unanswered".
-  if (!self->connected_) self->result_.connect_failed = true;
+  if (!self->connected_) self->result_.connect_timed_out = true;
   self->report();
   self->close();
 }

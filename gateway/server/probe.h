@@ -27,6 +27,10 @@ struct ProbeResult {
   bool answered = false;
   bool connect_failed = false;       // refused, unreachable, or no connect in time
   bool closed_unanswered = false;    // the worker closed the connection without a word
+  // The deadline passed before the connection was even made (for the log:
+  // an unreachable machine). Not a verdict by itself: a first-contact
+  // phase's deadline is half the budget, and a SYN may just be retried.
+  bool connect_timed_out = false;
   Millis latency{0};                 // from the start to the answer (or to giving up)
   std::optional<unsigned> max_conns; // FCGI_MAX_CONNS, when GET_VALUES was answered
   std::optional<bool> mpxs_conns;    // FCGI_MPXS_CONNS

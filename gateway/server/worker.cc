@@ -220,7 +220,7 @@ void Worker::apply_probe(const ProbeResult& r) {
   const Millis took = t - probe_started_;
   const std::string heard =
       r.answered ? fmt::format("probe answered in {}", human(took))
-      : r.connect_failed    ? fmt::format("probe could not connect ({})", human(took))
+      : r.connect_failed || r.connect_timed_out ? fmt::format("probe could not connect ({})", human(took))
       : r.closed_unanswered ? fmt::format("probe connection closed unanswered after {}", human(took))
                             : fmt::format("probe unanswered in {}", human(took));
   switch (probe_purpose_) {
