@@ -13,7 +13,7 @@ packages=(
   uwsgi uwsgi-plugin-python3 python3 python3-django
 )
 if [[ "${1:-}" == "--tests" ]]; then
-  packages+=(php8.2-fpm libfcgi-dev curl iproute2)
+  packages+=(php8.2-fpm libfcgi-dev curl iproute2 nodejs node-fastcgi libnet-async-fastcgi-perl)
 fi
 
 missing=()
