@@ -477,12 +477,13 @@ Worker spawn_uwsgi_django(const TempDir &dir, const std::string &name, int proce
   return w;
 }
 
-Worker spawn_php_fpm(const TempDir &dir) {
+Worker spawn_php_fpm(const TempDir &dir, int children) {
   Worker w = start_on_free_port("php-fpm", "", [&](int port) {
     const fs::path fpm_dir = dir / ("php-fpm-" + std::to_string(port));
     return Child::spawn({"bash", (source_dir() / "examples/php/run-fpm.sh").string(),
                          "127.0.0.1:" + std::to_string(port), fpm_dir.string()},
-                        dir / ("php-fpm-" + std::to_string(port) + ".log"));
+                        dir / ("php-fpm-" + std::to_string(port) + ".log"),
+                        {{"FPM_MAX_CHILDREN", std::to_string(children > 0 ? children : 2)}});
   });
   w.name = "php-fpm";
   return w;

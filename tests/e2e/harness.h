@@ -145,8 +145,9 @@ void migrate_django_db(const TempDir &dir);
 Worker spawn_uwsgi_django(const TempDir &dir, const std::string &name, int processes = 1,
                           int threads = 4);
 
-// PHP-FPM (examples/php/run-fpm.sh) with its pid/logs under |dir|.
-Worker spawn_php_fpm(const TempDir &dir);
+// PHP-FPM (examples/php/run-fpm.sh) with its pid/logs under |dir|; a static
+// pool of |children| (pm.max_children; 0: the template's 2).
+Worker spawn_php_fpm(const TempDir &dir, int children = 0);
 
 // tests/e2e/fault_worker in |mode| ("--ok", "--garbage", "--stall", ...).
 Worker spawn_fault_worker(const TempDir &dir, const std::string &mode,
