@@ -126,6 +126,7 @@ TEST_CASE("pitfalls: a libfcgi worker that never answers FCGI_GET_VALUES is serv
   const auto samples =
       run_load(gw.port, load_64(1280, [](int n) { return "/hello?id=" + std::to_string(n); }));
   INFO(describe_samples(samples));
+  INFO("slowest: " << max_latency(samples).count() << " ms");
   INFO("health events:\n" << health_events(gw.child));
   CHECK(samples.size() == 1280);
   CHECK(count_status(samples, 200) == samples.size());
