@@ -139,6 +139,10 @@ const server = fcgi.createServer((req, res) => {
   multiplex: process.env.MPXS_CONNS !== '0',
 });
 
+// node-fastcgi writes each record separately (head, body, end of stream,
+// END_REQUEST); with Nagle's algorithm the last small ones wait for the
+// gateway's delayed ACK, ~40 ms per response.
+server.on('connection', (socket) => socket.setNoDelay(true));
 server.on('protocolError', (err) => process.stderr.write('protocol error: ' + err.message + '\n'));
 server.listen(port, host, () => {
   process.stderr.write(`event=listening addr=${host}:${server.address().port} worker=${name}\n`);

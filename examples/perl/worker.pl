@@ -31,6 +31,7 @@ use strict;
 use warnings;
 
 use IO::Async::Loop;
+use Socket ();
 use IO::Async::Timer::Countdown;
 use Net::Async::FastCGI;
 use Net::FastCGI::Constant qw( FCGI_ABORT_REQUEST );
@@ -82,6 +83,9 @@ package My::FastCGI {
    use parent -norequire, 'Net::Async::FastCGI';
    sub on_stream {
       my ( $self, $stream ) = @_;
+      # Records are written one by one: without TCP_NODELAY the last small
+      # ones of a response can wait for the gateway's delayed ACK.
+      $stream->read_handle->setsockopt( Socket::IPPROTO_TCP(), Socket::TCP_NODELAY(), 1 );
       $self->add_child( My::ServerProtocol->new( transport => $stream, fcgi => $self ) );
    }
 }
