@@ -33,6 +33,7 @@
 : "${BENCH_FCGIMUX_POOL_EXTRA:=}"
 : "${BENCH_NGINX_SERVER_EXTRA:=}"    # appended to each nginx upstream `server` line
 : "${BENCH_LIGHTTPD_HOST_EXTRA:=}"   # appended inside each lighttpd host block
+: "${BENCH_HAPROXY_FCGI_APP_EXTRA:=}" # lines appended to HAProxy's fcgi-app section (bench/mux.sh: mpxs-conns)
 # Logging for fault runs (defaults: the quiet benchmark settings):
 : "${BENCH_FCGIMUX_LOG_LEVEL:=warn}"  # fcgimux log_level (error_log is DIR/fcgimux-error.log)
 : "${BENCH_NGINX_LOG_LEVEL:=error}"   # nginx error_log level (DIR/nginx-error.log)
@@ -469,6 +470,7 @@ fcgi-app app
   path-info $pathinfo
   $keep_conn
   no option get-values
+$BENCH_HAPROXY_FCGI_APP_EXTRA
 
 frontend fe
   bind 127.0.0.1:$port
