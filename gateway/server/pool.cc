@@ -152,8 +152,12 @@ void Pool::on_health_changed() {
     if (s == HealthState::Disabled || s == HealthState::Probing) w->on_evicted();
     // Past its capacity in open connections (another thread needed one):
     // idle ones here give way.
+    // A backlog sign (capacity unknown): idle ones may hold the children a
+    // fresh connection waits for.
     const unsigned cap = w->health().capacity();
-    if (cap > 0 && w->health().open_conns() > int(cap)) w->close_idle();
+    if ((cap > 0 && w->health().open_conns() > int(cap)) ||
+        !w->health().keeps_idle_connections(now(thread_.loop()), cfg_.keepalive_timeout))
+      w->close_idle();
   }
   on_capacity();
 }

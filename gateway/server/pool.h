@@ -58,6 +58,9 @@ class Pool {
   // suspected: max(suspect_after, 10 × the pool's recent p99); nullopt while
   // the pool has too little history to say what "usual" is.
   std::optional<std::chrono::milliseconds> suspect_threshold();
+  // The pool's recent p99 time to first byte (the slowest so far while there
+  // are few samples); nullopt before any.
+  std::optional<std::chrono::milliseconds> recent_p99() { return ttfb_.p99_or_max(); }
   RetryBudget& retry_budget() { return retry_budget_; }
   const PoolConfig& config() const { return cfg_; }
   LoopThread& thread() { return thread_; }

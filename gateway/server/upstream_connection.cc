@@ -267,6 +267,8 @@ void UpstreamConnection::arm_response_timer() {
   const TimePoint t = now(loop_);
   TimePoint wake = last_activity_ + worker_.pool_config().response_timeout;
   if (!got_response_bytes_ && !suspected_) wake = std::min(wake, suspect_at_);
+  if (!got_response_bytes_ && requests_served_ == 0 && !backlog_reported_)
+    wake = std::min(wake, request_started_ + worker_.pool_config().suspect_after);
   const auto wait = wake > t ? wake - t : Millis(0);
   uv_timer_start(&timer_, &UpstreamConnection::on_timer_cb, uint64_t(wait.count()), 0);
 }
@@ -298,6 +300,13 @@ void UpstreamConnection::on_response_deadline() {
                               /*reached_worker=*/true, requests_served_ > 0, /*evicted=*/false});
     close();
     return;
+  }
+  if (!got_response_bytes_ && requests_served_ == 0 && !backlog_reported_ &&
+      t >= request_started_ + worker_.pool_config().suspect_after) {
+    // A fresh connection still waits: perhaps in the worker's backlog.
+    backlog_reported_ = true;
+    worker_.on_backlog_sign();
+    if (state_ != State::Active) return;
   }
   if (!got_response_bytes_ && !suspected_ && t >= suspect_at_) {
     // The threshold is looked at again now: a request sent before the pool

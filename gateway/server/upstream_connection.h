@@ -107,6 +107,9 @@ class UpstreamConnection : private fcgi::StreamHandler {
   TimePoint request_started_{};   // the current request was written
   TimePoint suspect_at_{};        // early suspicion: no byte by then → probe the worker
   bool suspected_ = false;
+  // A first request on this connection that waited suspect_after for its
+  // first byte was reported to the worker as a backlog sign (once).
+  bool backlog_reported_ = false;
   bool awaiting_verdict_ = false;  // timed out; held for the probe's verdict
 };
 

@@ -111,8 +111,9 @@ void Worker::on_request_done(UpstreamConnection* c, bool ok, bool reusable) {
   // would pin a child that another thread's new connection then waits for.
   const unsigned cap = health_.capacity();
   const bool over_capacity = cap > 0 && health_.open_conns() > int(cap);
+  const TimePoint t = now(thread_.loop());
   if (reusable && keeps_connections_ && c->keep_conn() && !thread_.stopping() && idle_.size() < idle_cap &&
-      !over_capacity && admits_new_work(now(thread_.loop()))) {
+      !over_capacity && admits_new_work(t) && health_.keeps_idle_connections(t, pc.keepalive_timeout)) {
     idle_.push_back(c);
   } else {
     c->close();
@@ -129,6 +130,19 @@ void Worker::on_idle_closed(UpstreamConnection* c, bool soon_after_response) {
     thread_.log().info("worker_no_keepalive", "worker={} reason={}", name(),
                        q("closes connections after each response despite FCGI_KEEP_CONN"));
   }
+}
+
+void Worker::on_backlog_sign() {
+  const TimePoint t = now(thread_.loop());
+  if (health_.capacity() > 0) return;  // open connections stay within a known capacity already
+  const bool idle_elsewhere = health_.open_conns() > health_.in_flight();
+  health_.note_backlog_sign(t);
+  if (!idle_elsewhere) return;
+  thread_.log().debug("worker_backlog", "worker={} open={} in_flight={} msg={}", name(), health_.open_conns(),
+                      health_.in_flight(),
+                      q("a fresh connection waits for its first byte: idle connections closed"));
+  close_idle();
+  thread_.notify_health_changed();  // the other threads close theirs (Pool::on_health_changed)
 }
 
 void Worker::on_failure(FailureKind kind, std::string_view detail) {
@@ -240,7 +254,7 @@ void Worker::apply_probe(const ProbeResult& r) {
     case ProbePurpose::Readmission: {
       bool full = false;
       const auto tr = health_.on_probe_result(r.answered ? ProbeOutcome::Answered : ProbeOutcome::Unanswered,
-                                              t, probe_started_, full);
+                                              t, probe_started_, pool_.recent_p99(), full);
       const std::string cause = probe_reason_.empty() ? heard : fmt::format("{}, {}", probe_reason_, heard);
       if (tr.changed()) {
         log_transition(tr, cause);

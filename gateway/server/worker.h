@@ -40,6 +40,10 @@ class Worker {
   void on_request_done(UpstreamConnection* c, bool ok, bool reusable);
   // A kept-alive connection was closed by the worker while idle.
   void on_idle_closed(UpstreamConnection* c, bool soon_after_response);
+  // A fresh connection has waited suspect_after for its first byte: with the
+  // capacity unknown, idle connections (all threads) go, in case they hold
+  // the children it waits for (keeps_idle_connections() in saturation.h).
+  void on_backlog_sign();
   // A fault that proves the worker unusable (connect refused or timed out,
   // protocol error, reset mid-response, FCGI_OVERLOADED).
   void on_failure(FailureKind kind, std::string_view detail);

@@ -1,5 +1,7 @@
 #include "gateway/server/worker_health.h"
 
+#include "gateway/upstream/saturation.h"
+
 namespace fcgimux {
 
 std::string_view to_string(ProbeKind k) {
@@ -71,14 +73,23 @@ bool WorkerHealth::claim_readmission_probe(TimePoint now) {
 }
 
 HealthTransition WorkerHealth::on_probe_result(ProbeOutcome outcome, TimePoint now, TimePoint probe_started,
-                                               bool& was_full) {
+                                               std::optional<Millis> recent_p99, bool& was_full) {
   std::lock_guard lock(mu_);
-  const unsigned cap = configured_capacity_ ? configured_capacity_ : learned_capacity_;
-  const bool at_capacity = cap > 0 && in_flight() >= int(cap);
-  const bool progressing =
-      last_completion_ms_.load(std::memory_order_relaxed) >= probe_started.time_since_epoch().count();
-  was_full = at_capacity || progressing;
+  const int64_t last = last_completion_ms_.load(std::memory_order_relaxed);
+  const ProbeEvidence e{.capacity = configured_capacity_ ? configured_capacity_ : learned_capacity_,
+                        .in_flight = in_flight(),
+                        .last_completion = last == INT64_MIN ? TimePoint::min() : TimePoint{Millis{last}},
+                        .probe_started = probe_started,
+                        .recent_p99 = recent_p99};
+  was_full = silence_means_full(e, now);
   return tracker_.on_probe_result(outcome, was_full, now);
+}
+
+bool WorkerHealth::keeps_idle_connections(TimePoint now, Millis quiet_after) {
+  if (capacity() > 0) return true;
+  const int64_t last = last_backlog_sign_ms_.load(std::memory_order_relaxed);
+  return fcgimux::keeps_idle_connections(now, last == INT64_MIN ? TimePoint::min() : TimePoint{Millis{last}},
+                                         quiet_after);
 }
 
 HealthTransition WorkerHealth::on_success(TimePoint now) {

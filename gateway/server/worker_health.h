@@ -47,12 +47,14 @@ class WorkerHealth {
   bool on_suspect(TimePoint now);
   // Claims the re-admission probe: true for exactly one caller once due.
   bool claim_readmission_probe(TimePoint now);
-  // Whether the worker was busy rather than hung is decided here: our
-  // requests in flight fill its known capacity, or one of our requests
-  // completed on it since |probe_started| (a hung worker completes nothing;
-  // a saturated one keeps completing, whatever its unknown capacity).
+  // Whether the worker was busy rather than hung is decided here, by
+  // silence_means_full() (gateway/upstream/saturation.h): our requests in
+  // flight fill its known capacity, or one of ours completed on it within
+  // max(the probe's duration, 2 × |recent_p99|) (a hung worker completes
+  // nothing; a saturated one keeps completing, whatever its unknown
+  // capacity).
   HealthTransition on_probe_result(ProbeOutcome outcome, TimePoint now, TimePoint probe_started,
-                                   bool& was_full);
+                                   std::optional<Millis> recent_p99, bool& was_full);
   // One of our requests completed on the worker (any thread).
   void on_completion(TimePoint now) { last_completion_ms_.store(now.time_since_epoch().count(), std::memory_order_relaxed); }
   HealthTransition on_success(TimePoint now);
@@ -77,6 +79,17 @@ class WorkerHealth {
   ProbeKind probe_kind();
   void learn_probe_kind(ProbeKind k);
 
+  // A fresh connection of ours has waited past suspect_after for its first
+  // byte: perhaps in the worker's backlog behind children our idle
+  // connections hold (see keeps_idle_connections() in saturation.h).
+  void note_backlog_sign(TimePoint now) {
+    last_backlog_sign_ms_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
+  }
+  // Whether idle connections may be kept to this worker at |now|: always
+  // with a known capacity (open connections stay within it), else only
+  // |quiet_after| past the last backlog sign.
+  bool keeps_idle_connections(TimePoint now, Millis quiet_after);
+
  private:
   std::string name_;
   unsigned configured_capacity_;
@@ -88,6 +101,7 @@ class WorkerHealth {
   std::atomic<int> in_flight_{0};
   std::atomic<int> open_conns_{0};
   std::atomic<int64_t> last_completion_ms_{INT64_MIN};
+  std::atomic<int64_t> last_backlog_sign_ms_{INT64_MIN};
 };
 
 }  // namespace fcgimux

@@ -4,8 +4,9 @@
 //
 //   healthy ──failure──────────────────────────────▶ disabled(until)
 //   healthy ──suspect (timeout, early suspicion)──▶ suspect ──probe answered──▶ healthy
-//                                                     │ ──probe unanswered, our requests fill
-//                                                     │   its capacity──▶ full ──one completes──▶ healthy
+//                                                     │ ──probe unanswered, but our requests fill its
+//                                                     │   capacity or keep completing (saturation.h)
+//                                                     │   ──▶ full ──one completes──▶ healthy
 //                                                     └─probe unanswered──▶ disabled(until)
 //   disabled ──until passed──▶ probing ──answered──▶ healthy (slow start)
 //                                      └─unanswered─▶ disabled(probe_interval), probed again

@@ -37,6 +37,12 @@ std::optional<std::chrono::milliseconds> LatencyTracker::p99() {
   return cached_p99_;
 }
 
+std::optional<std::chrono::milliseconds> LatencyTracker::p99_or_max() {
+  if (samples_.empty()) return std::nullopt;
+  if (samples_.size() >= min_samples_) return p99();
+  return *std::max_element(samples_.begin(), samples_.end());
+}
+
 std::chrono::milliseconds LatencyTracker::suspect_after(std::chrono::milliseconds floor, unsigned multiple,
                                                         std::chrono::milliseconds fallback) {
   auto p = p99();

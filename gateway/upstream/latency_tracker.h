@@ -18,6 +18,10 @@ class LatencyTracker {
   void add(std::chrono::milliseconds sample);
   // The 99th percentile of the recent samples, nullopt while there are too few.
   std::optional<std::chrono::milliseconds> p99();
+  // p99 once there are enough samples, else the slowest of the few there
+  // are (nullopt with none): how long an answer may take, for judging a
+  // silent probe (saturation.h) before the pool has much history.
+  std::optional<std::chrono::milliseconds> p99_or_max();
   // How long a request may go without a response byte before its worker is
   // suspected: max(floor, multiple × p99). With too few samples, |fallback|.
   std::chrono::milliseconds suspect_after(std::chrono::milliseconds floor, unsigned multiple,

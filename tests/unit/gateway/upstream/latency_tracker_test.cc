@@ -24,3 +24,13 @@ TEST_CASE("p99 of recent time-to-first-byte sets the early-suspicion threshold",
     CHECK(l.size() == 100);
   }
 }
+
+TEST_CASE("p99_or_max: the slowest answer while there are few samples, then p99", "[latency]") {
+  LatencyTracker l{100, 20};
+  CHECK_FALSE(l.p99_or_max());
+  l.add(700ms);
+  l.add(20ms);
+  CHECK(l.p99_or_max() == 700ms);  // 2 samples: no p99 yet, the slowest stands in
+  for (int i = 0; i < 98; ++i) l.add(5ms);
+  CHECK(l.p99_or_max() == l.p99());
+}

@@ -1,0 +1,69 @@
+// Saturated or hung? What a silent liveness probe means, decided from what
+// we saw of the worker (pure, virtual time; STYLE C6).
+//
+// A prefork worker (PHP-FPM, flup prefork) whose children are all busy
+// leaves a new connection, the probe's included, in its accept backlog: the
+// probe goes unanswered although the worker is healthy. A hung worker
+// (SIGSTOP, a deadlock, a vanished machine) leaves it unanswered too. What
+// tells them apart is progress: a saturated worker keeps completing our
+// requests, at least one per service time; a hung one completes nothing
+// from the moment it hung.
+//
+// The rule: silence means "full", not "hung", when
+//   - our requests in flight fill its known capacity (max_conns, or
+//     FCGI_MAX_CONNS), or
+//   - one of our requests completed on it within the progress window before
+//     the probe ended: max(the probe's own duration, 2 × the pool's recent
+//     p99 time to first byte). PHP-FPM 8.2 does not tell its capacity, and
+//     with 800 ms views and 2 children a 300 ms probe often sees no
+//     completion; the pool's p99 says how long a completion may take.
+// Why a hung worker is still evicted at its first probe: a suspicion fires
+// only once a request has waited max(suspect_after, 10 × p99) or
+// response_timeout, both longer than p99 (p99 is measured on answers that
+// came within response_timeout), and the probe adds probe_timeout on top;
+// so the last completion of a worker hung since before that request is
+// older than the window. (When p99 nears response_timeout, a request sent
+// just before the hang can be suspected within 2 × p99 of the hang; then
+// "full" is provisional: the next silent probe with nothing completed in
+// between evicts, as HealthTracker does.)
+#pragma once
+
+#include <chrono>
+#include <optional>
+
+#include "gateway/base/clock.h"
+
+namespace fcgimux {
+
+struct ProbeEvidence {
+  unsigned capacity = 0;  // known capacity; 0 = unknown
+  int in_flight = 0;      // our requests on the worker now, all threads
+  TimePoint last_completion = TimePoint::min();  // our last request completed on it
+  TimePoint probe_started{};
+  std::optional<std::chrono::milliseconds> recent_p99;  // the pool's time to first byte
+};
+
+// How far back a completion still shows the worker progressing, for a probe
+// that took |probe_took|.
+std::chrono::milliseconds progress_window(std::chrono::milliseconds probe_took,
+                                          std::optional<std::chrono::milliseconds> recent_p99);
+
+// True when a probe that went unanswered at |now| means "full" (alive, busy
+// with our requests), false when it means "hung".
+bool silence_means_full(const ProbeEvidence& e, TimePoint now);
+
+// Idle connections and a worker's accept backlog. A prefork or
+// thread-per-connection worker (PHP-FPM, libfcgi) ties a child to each open
+// connection, idle kept-alive ones included. With its capacity unknown we
+// cannot bound our connections by it, and a new connection can wait in its
+// backlog behind children our own idle connections hold, until
+// response_timeout. So a fresh connection still waiting for its first byte
+// after |suspect_after| is taken as a sign of a backlog: idle connections to
+// that worker are closed (on every thread) and none are kept for
+// |quiet_after| since the last such sign. Cheap when wrong (a slow view on a
+// fresh connection costs a few reconnects), and keep-alive comes back once
+// the worker keeps up.
+bool keeps_idle_connections(TimePoint now, TimePoint last_backlog_sign,
+                            std::chrono::milliseconds quiet_after);
+
+}  // namespace fcgimux

@@ -1,0 +1,104 @@
+#include "gateway/upstream/saturation.h"
+
+#include <catch2/catch.hpp>
+
+#include "gateway/upstream/health_tracker.h"
+
+using namespace fcgimux;
+using namespace std::chrono_literals;
+
+// Scenarios in virtual time, with the e2e tests' settings: probe_timeout
+// 300 ms, suspect_after 100 ms, early suspicion at 10 × p99.
+TEST_CASE("a silent probe: saturated PHP-FPM (capacity unknown) is full, a hung worker is not",
+          "[health][saturation]") {
+  TimePoint t0{std::chrono::hours(1)};
+
+  SECTION("PHP-FPM, 2 children, 800 ms views, capacity unknown: a completion 700 ms before "
+          "the probe ended, p99 of 1.6 s (backlog waits included) -> full") {
+    const TimePoint probe_started = t0;
+    const TimePoint end = t0 + 300ms;
+    const ProbeEvidence e{.capacity = 0, .in_flight = 5, .last_completion = end - 700ms,
+                          .probe_started = probe_started, .recent_p99 = 1600ms};
+    CHECK(silence_means_full(e, end));
+  }
+  SECTION("the same before the pool has a p99: only a completion during the probe counts") {
+    ProbeEvidence e{.capacity = 0, .in_flight = 5, .last_completion = t0 - 100ms, .probe_started = t0,
+                    .recent_p99 = std::nullopt};
+    CHECK_FALSE(silence_means_full(e, t0 + 300ms));
+    e.last_completion = t0 + 10ms;
+    CHECK(silence_means_full(e, t0 + 300ms));
+  }
+  SECTION("libfcgi SIGSTOPped right after completing a request (p99 3 ms): the suspected "
+          "request was sent at the stop, suspected 100 ms later -> hung") {
+    const TimePoint stop = t0;
+    const TimePoint last_completion = stop;  // the very last thing it did
+    const TimePoint suspected = stop + 100ms;  // suspect_after (10 × p99 is less)
+    const TimePoint end = suspected + 300ms;
+    const ProbeEvidence e{.capacity = 0, .in_flight = 4, .last_completion = last_completion,
+                          .probe_started = suspected, .recent_p99 = 3ms};
+    CHECK_FALSE(silence_means_full(e, end));
+  }
+  SECTION("a noisy machine: p99 140 ms -> window 300 ms, still hung") {
+    const TimePoint suspected = t0 + 1400ms;  // 10 × p99 after the stop
+    const ProbeEvidence e{.capacity = 0, .in_flight = 4, .last_completion = t0,
+                          .probe_started = suspected, .recent_p99 = 140ms};
+    CHECK(progress_window(300ms, 140ms) == 300ms);
+    CHECK_FALSE(silence_means_full(e, suspected + 300ms));
+  }
+  SECTION("hung with slow views: suspected at response_timeout (5 s) after the stop, p99 1.6 s -> hung") {
+    const TimePoint suspected = t0 + 5s;
+    const ProbeEvidence e{.capacity = 0, .in_flight = 3, .last_completion = t0,
+                          .probe_started = suspected, .recent_p99 = 1600ms};
+    CHECK(progress_window(300ms, 1600ms) == 3200ms);
+    CHECK_FALSE(silence_means_full(e, suspected + 300ms));
+  }
+  SECTION("a worker that never completed anything is never full by progress") {
+    const ProbeEvidence e{.capacity = 0, .in_flight = 8, .last_completion = TimePoint::min(),
+                          .probe_started = t0, .recent_p99 = 10s};
+    CHECK_FALSE(silence_means_full(e, t0 + 300ms));
+  }
+  SECTION("a known capacity filled by our requests is full, completions or not") {
+    ProbeEvidence e{.capacity = 2, .in_flight = 2, .last_completion = TimePoint::min(), .probe_started = t0,
+                    .recent_p99 = std::nullopt};
+    CHECK(silence_means_full(e, t0 + 300ms));
+    e.in_flight = 1;
+    CHECK_FALSE(silence_means_full(e, t0 + 300ms));
+  }
+  SECTION("the boundary: a completion exactly at the window's start counts, 1 ms earlier does not") {
+    ProbeEvidence e{.capacity = 0, .in_flight = 2, .last_completion = t0 - 300ms, .probe_started = t0,
+                    .recent_p99 = 300ms};  // window 600 ms, ends at t0 + 300 ms
+    CHECK(silence_means_full(e, t0 + 300ms));
+    e.last_completion -= 1ms;
+    CHECK_FALSE(silence_means_full(e, t0 + 300ms));
+  }
+}
+
+TEST_CASE("full is provisional: a hung worker judged full once is evicted at the next silent probe",
+          "[health][saturation]") {
+  HealthTracker h{{.disable_time = 1s, .max_disable_time = 4s, .jitter = 0.0, .slow_start = 0ms,
+                   .suspicion_cooldown = 300ms}};
+  TimePoint t0{std::chrono::hours(1)};
+  // p99 near response_timeout: a request sent 4.9 s before the hang is
+  // suspected 100 ms after it, within the window.
+  ProbeEvidence e{.capacity = 0, .in_flight = 3, .last_completion = t0, .probe_started = t0 + 100ms,
+                  .recent_p99 = 4s};
+  REQUIRE(h.on_suspect(t0 + 100ms));
+  const bool full = silence_means_full(e, t0 + 400ms);
+  CHECK(full);
+  CHECK(h.on_probe_result(ProbeOutcome::Unanswered, full, t0 + 400ms).to == HealthState::Full);
+  CHECK_FALSE(h.admits_new_work(t0 + 500ms));  // no new work meanwhile
+  // Nothing completes; the next request to time out has the worker probed again.
+  REQUIRE(h.on_suspect(t0 + 5s));
+  e.probe_started = t0 + 5s;
+  const bool full2 = silence_means_full(e, t0 + 5300ms);  // still inside 2 × p99 of the last completion
+  auto tr = h.on_probe_result(ProbeOutcome::Unanswered, full2, t0 + 5300ms);
+  CHECK(tr.evicted());
+}
+
+TEST_CASE("idle connections with the capacity unknown: none kept for a while after a backlog sign",
+          "[health][saturation]") {
+  const TimePoint t0{std::chrono::hours(1)};
+  CHECK(keeps_idle_connections(t0, TimePoint::min(), 4s));  // never seen a backlog
+  CHECK_FALSE(keeps_idle_connections(t0 + 3999ms, t0, 4s));
+  CHECK(keeps_idle_connections(t0 + 4s, t0, 4s));
+}
