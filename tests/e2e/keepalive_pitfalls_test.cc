@@ -103,15 +103,15 @@ TEST_CASE("pitfalls: PHP-FPM with 4 children and max_conns = 4: no request waits
 
 // As a user writes it, without max_conns: PHP-FPM does not say how many
 // children it has (it answers FCGI_GET_VALUES with FCGI_MPXS_CONNS=0 only).
-// Fails on main as of 5402e6b: fcgimux opens more connections than there are
-// children and keeps reusing the ones children serve, so requests written
-// on connections still in PHP-FPM's listen backlog wait until
-// response_timeout (43 of 640 timed out at 30 s in one run). Issue #4's
-// capacity-aware keep-alive is to fix it; [!mayfail] keeps it reported
-// without failing the run until then.
+// Failed before the backlog rule: fcgimux opened more connections than there
+// were children and kept reusing the ones children served, so requests
+// written on connections still in PHP-FPM's listen backlog waited until
+// response_timeout (43 of 640 timed out at 30 s in one run). Now a fresh
+// connection that waits suspect_after for its first byte has every thread
+// close its idle connections to the worker (gateway/upstream/saturation.h).
 TEST_CASE("pitfalls: PHP-FPM with 4 children, capacity not configured: no request waits behind a "
           "pinned idle connection",
-          "[e2e][pitfalls][php][!mayfail]") {
+          "[e2e][pitfalls][php]") {
   check_php_not_pinned("");
 }
 
