@@ -1,6 +1,8 @@
 #include "harness.h"
 #include "harness_internal.h"
 
+#include <catch2/catch.hpp>
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -286,7 +288,24 @@ int Child::stop(Duration grace, int sig) {
   // member lives, so this reaches only what we started.
   ::kill(-pid_, SIGKILL);
   pid_ = -1;
+  // A leak is reported at exit, so the log is complete only now.
+  if (const std::string report = sanitizer_report(); !report.empty())
+    FAIL_CHECK(log_.filename().string() << " has a sanitizer report:\n" << report);
   return status_.value_or(-1);
+}
+
+std::string Child::sanitizer_report() const {
+  if (log_.empty())
+    return "";
+  const std::string text = read_file(log_);
+  size_t at = std::string::npos;
+  for (const char *marker : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                             "runtime error:", "SUMMARY: UndefinedBehaviorSanitizer"})
+    at = std::min(at, text.find(marker));
+  if (at == std::string::npos)
+    return "";
+  const size_t from = text.rfind('\n', at);
+  return text.substr(from == std::string::npos ? 0 : from + 1, 6000);
 }
 
 // ---------------------------------------------------------------------------
@@ -543,6 +562,27 @@ std::string route_toml(const std::string &prefix, const std::string &pool,
                        const std::string &extra) {
   return "[[route]]\nprefix = \"" + prefix + "\"\npool = \"" + pool + "\"\n" + extra +
          (extra.empty() || extra.back() == '\n' ? "" : "\n") + "\n";
+}
+
+// ---------------------------------------------------------------------------
+// /proc readings
+
+long rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0)
+      return std::atol(line.c_str() + 6);
+  return -1;
+}
+
+int open_fds(pid_t pid) {
+  std::error_code ec;
+  int n = 0;
+  for (fs::directory_iterator it("/proc/" + std::to_string(pid) + "/fd", ec), end; !ec && it != end;
+       it.increment(ec))
+    ++n;
+  return ec ? -1 : n;
 }
 
 } // namespace e2e

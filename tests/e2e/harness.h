@@ -88,6 +88,11 @@ public:
   int stop(Duration grace = 5000ms, int sig = 15);
   // Waits up to |timeout| for the process to exit by itself; nullopt if not.
   std::optional<int> wait_exit(Duration timeout);
+  // The first sanitizer report (ASan, LSan, UBSan) in the log, or "". stop()
+  // fails the running test case when there is one: in the sanitizer build
+  // (scripts/test.sh) a report from fcgimux or a test worker is a failure
+  // even when every response looked right.
+  std::string sanitizer_report() const;
 
 private:
   pid_t pid_ = -1;
@@ -260,6 +265,12 @@ FcgiResult fcgi_request(int port, const std::vector<std::pair<std::string, std::
 // Small helpers.
 
 std::string sha256_hex(std::string_view data);
+// A process's resident memory (VmRSS in /proc/PID/status), in KiB; -1 when
+// it cannot be read.
+long rss_kib(pid_t pid);
+// How many file descriptors a process has open (/proc/PID/fd); -1 when
+// they cannot be listed.
+int open_fds(pid_t pid);
 // The body /big?mb=|mb| answers: byte i is (i mod 2^20) mod 251.
 std::string big_body(int mb);
 // Minimal JSON reading, enough for the example views' answers, whose keys

@@ -39,6 +39,24 @@ TEST_CASE("harness: Child stops its process by PID and reaps it", "[e2e][harness
   CHECK(stubborn.stop(300ms) == 128 + SIGKILL);
 }
 
+TEST_CASE("harness: a sanitizer report in a child's log is found", "[e2e][harness]") {
+  TempDir dir;
+  Child clean = Child::spawn({"bash", "-c", "echo all fine"}, dir / "clean.log");
+  REQUIRE(clean.wait_exit(5000ms));
+  CHECK(clean.sanitizer_report().empty());
+  for (const char *report :
+       {"==7==ERROR: AddressSanitizer: heap-use-after-free on address 0x1",
+        "==7==ERROR: LeakSanitizer: detected memory leaks",
+        "x.cc:3:5: runtime error: signed integer overflow"}) {
+    INFO(report);
+    Child bad = Child::spawn({"bash", "-c", std::string("echo before; echo '") + report + "'"},
+                             dir / "bad.log");
+    REQUIRE(bad.wait_exit(5000ms));
+    CHECK(bad.sanitizer_report().find(report) == 0);
+    fs::resize_file(bad.log(), 0); // or its stop() would fail this test
+  }
+}
+
 TEST_CASE("harness: JSON helper reads strings and arrays and numbers and escapes",
           "[e2e][harness]") {
   const std::string j = R"({"a": "x\"y", "n": null, "arr": ["first", "second"], "len": "42",
