@@ -12,6 +12,7 @@ enum class Error {
   // Client side: each has a status the client is told.
   BadRequest,        // 400: malformed request, conflicting Content-Length/Transfer-Encoding
   HeadTimeout,       // 408: the request head did not arrive within header_timeout
+  BodyTimeout,       // 408: the request body paused longer than body_timeout
   BodyTooLarge,      // 413: body over max_body_size
   HeadTooLarge,      // 431: head over max_header_size
   UnknownCoding,     // 501: a transfer coding other than chunked

@@ -8,7 +8,8 @@ int status_for(Error e) {
   switch (e) {
     case Error::BadRequest: return 400;
     case Error::NotFound: return 404;
-    case Error::HeadTimeout: return 408;
+    case Error::HeadTimeout:
+    case Error::BodyTimeout: return 408;
     case Error::BodyTooLarge: return 413;
     case Error::HeadTooLarge: return 431;
     case Error::UnknownCoding: return 501;
@@ -29,6 +30,7 @@ std::string_view to_string(Error e) {
     case Error::BadRequest: return "bad_request";
     case Error::NotFound: return "not_found";
     case Error::HeadTimeout: return "head_timeout";
+    case Error::BodyTimeout: return "body_timeout";
     case Error::BodyTooLarge: return "body_too_large";
     case Error::HeadTooLarge: return "head_too_large";
     case Error::UnknownCoding: return "unknown_coding";

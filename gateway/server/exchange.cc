@@ -197,6 +197,8 @@ void Exchange::on_request_complete() {
     fcgi::write_stdin_end(upstream_->request_id(), *batch);
     stdin_ended_ = true;
     upstream_->send(std::move(batch));
+    // The time the client took to send its body is not the worker's.
+    if (upstream_) upstream_->restart_response_clock();
   }
 }
 

@@ -76,6 +76,8 @@ class Exchange : public Reapable {
   bool is_safe_method() const;
 
   bool request_complete() const { return request_complete_; }
+  // A response head (the worker's or an error) has been queued for the client.
+  bool head_sent() const { return head_sent_; }
   // balance = "sticky": requests from one client address go to one worker.
   uint64_t sticky_key() const { return sticky_key_; }
   bool tried(const Worker* w) const;

@@ -95,6 +95,8 @@ void HttpConnection::pause_reading() {
 void HttpConnection::resume_reading() {
   if (!read_paused_) return;
   read_paused_ = false;
+  // The body's clock restarts: the pause was ours, not the client's.
+  if (body_expected_) arm_body_timer();
   if (pending_input_.size() - pending_pos_ <= kMaxPendingInput) start_reading();
 }
 
@@ -142,6 +144,7 @@ void HttpConnection::on_read(ssize_t nread, const uv_buf_t* buf) {
 
 void HttpConnection::process_input(std::span<const std::byte> fresh) {
   if (phase_ == Phase::WaitingHead) arm_head_timer(true);
+  if (body_expected_) deadline_ = now(thread_.loop()) + thread_.config().server.body_timeout;
   if (pending_pos_ == pending_input_.size()) {
     pending_input_.clear();
     pending_pos_ = 0;
@@ -210,6 +213,8 @@ void HttpConnection::on_request_head(RequestHead head) {
   phase_ = Phase::InExchange;
   uv_timer_stop(&timer_);
   first_request_ = false;
+  body_expected_ = head.has_body();
+  if (body_expected_) arm_body_timer();
   exchange_ = std::make_unique<Exchange>(*this, std::move(head));
   exchange_->start();
 }
@@ -220,6 +225,7 @@ void HttpConnection::on_request_body(std::span<const std::byte> bytes) {
 
 void HttpConnection::on_request_complete() {
   request_done_ = true;
+  body_expected_ = false;  // a pending body deadline finds nothing to do
   if (exchange_) exchange_->on_request_complete();
   if (response_done_) resume_after_feed_ = true;  // the parser is inside feed(): continue after it
 }
@@ -247,6 +253,7 @@ void HttpConnection::advance() {
   thread_.reaper().defer(std::move(exchange_));
   response_done_ = false;
   request_done_ = false;
+  body_expected_ = false;
   phase_ = Phase::WaitingHead;
   parser_.resume();
   if (peer_eof_ && pending_pos_ == pending_input_.size()) {
@@ -268,6 +275,7 @@ void HttpConnection::arm_head_timer(bool first_byte_seen) {
   const auto& s = thread_.config().server;
   if (first_byte_seen) {
     if (phase_ == Phase::ReadingHead) return;  // the head's deadline runs from its first byte
+    set_idle(false);
     phase_ = Phase::ReadingHead;
     deadline_ = now(thread_.loop()) + s.header_timeout;
     uv_timer_start(&timer_, &HttpConnection::on_timer_cb, uint64_t(s.header_timeout.count()), 0);
@@ -279,6 +287,28 @@ void HttpConnection::arm_head_timer(bool first_byte_seen) {
   const auto wait = first_request_ ? s.header_timeout : s.idle_timeout;
   deadline_ = now(thread_.loop()) + wait;
   uv_timer_start(&timer_, &HttpConnection::on_timer_cb, uint64_t(wait.count()), 0);
+  if (!first_request_) set_idle(true);
+}
+
+void HttpConnection::arm_body_timer() {
+  // Lazily re-armed (STYLE C6): every read moves deadline_, and the timer,
+  // when it fires early, sleeps for the rest.
+  const auto wait = thread_.config().server.body_timeout;
+  deadline_ = now(thread_.loop()) + wait;
+  uv_timer_start(&timer_, &HttpConnection::on_timer_cb, uint64_t(wait.count()), 0);
+}
+
+void HttpConnection::set_idle(bool idle) {
+  if (idle == idle_listed_) return;
+  idle_listed_ = idle;
+  if (idle) thread_.add_idle(this);
+  else thread_.remove_idle(this);
+}
+
+void HttpConnection::close_for_capacity() {
+  thread_.log().info("connection_evicted", "client={} reason={}", client_text_,
+                     q("idle keep-alive connection closed to admit a new one (max_connections)"));
+  close();
 }
 
 void HttpConnection::on_timer_cb(uv_timer_t* t) { static_cast<HttpConnection*>(t->data)->on_timer(); }
@@ -287,7 +317,18 @@ void HttpConnection::on_timer() {
   switch (phase_) {
     case Phase::InExchange:
       // The zero-delay continuation after a finished exchange.
-      if (response_done_ && request_done_) advance();
+      if (response_done_ && request_done_) {
+        advance();
+        return;
+      }
+      // The body deadline. While reading is paused by backpressure the
+      // client is not the one waiting: resume_reading() re-arms it.
+      if (!body_expected_ || read_paused_ || !reading_) return;
+      if (const TimePoint t = now(thread_.loop()); t < deadline_) {
+        uv_timer_start(&timer_, &HttpConnection::on_timer_cb, uint64_t((deadline_ - t).count()), 0);
+        return;
+      }
+      fail_request(Error::BodyTimeout);
       return;
     case Phase::WaitingHead:
       if (pending_pos_ < pending_input_.size() && !parser_.paused()) {
@@ -315,6 +356,13 @@ void HttpConnection::on_timer() {
 void HttpConnection::fail_request(Error e) {
   if (phase_ == Phase::Closing) return;
   const int status = status_for(e);
+  if (exchange_ && exchange_->head_sent() && !response_done_) {
+    // Part of a response is out: an error response now would be read as its
+    // continuation. Cutting the connection is the only honest signal.
+    thread_.log().info("client_error", "client={} status=- reason={} action=close", client_text_, to_string(e));
+    abort();
+    return;
+  }
   if (exchange_) {
     // The request was being answered: the stream cannot be trusted any more.
     exchange_->on_client_gone();
@@ -462,6 +510,7 @@ void HttpConnection::abort() {
 void HttpConnection::close() {
   if (closed_) return;
   closed_ = true;
+  set_idle(false);
   if (std::exchange(flush_scheduled_, false)) thread_.unschedule_flush(this);
   phase_ = Phase::Closing;
   if (exchange_) {

@@ -52,12 +52,17 @@ class HttpConnection : public HttpRequestSink {
   void resume_reading();
   // The server is stopping: close when idle, else after the current response.
   void begin_shutdown();
+  // max_connections is reached and this is the oldest idle keep-alive
+  // connection of its thread: close it (logged) to make room.
+  void close_for_capacity();
 
   const ConnInfo& info() const { return info_; }
   const std::string& client_text() const { return client_text_; }
   LoopThread& thread() { return thread_; }
 
   std::list<std::unique_ptr<HttpConnection>>::iterator self_;  // in LoopThread::connections_
+  std::list<HttpConnection*>::iterator idle_pos_;              // in LoopThread::idle_, when idle_listed_
+  bool idle_listed_ = false;
 
  private:
   enum class Phase { WaitingHead, ReadingHead, InExchange, Closing };
@@ -80,6 +85,10 @@ class HttpConnection : public HttpRequestSink {
   void close_when_flushed();
   void after_flush();
   void arm_head_timer(bool first_byte_seen);
+  void arm_body_timer();
+  // Idle keep-alive connections are listed with the LoopThread, oldest
+  // first, so that a full server can close them to admit new ones.
+  void set_idle(bool idle);
   void start_reading();
   void start_reading_for_linger();
   void advance();
@@ -122,7 +131,8 @@ class HttpConnection : public HttpRequestSink {
   bool closed_ = false;
   bool request_done_ = false;   // the parser finished the current request
   bool response_done_ = false;  // the current exchange queued all of its response
-  TimePoint deadline_{};
+  bool body_expected_ = false;  // the current request's body is still arriving
+  TimePoint deadline_{};        // of the head (ReadingHead) or of the next body read (InExchange)
 };
 
 }  // namespace fcgimux

@@ -196,10 +196,24 @@ void LoopThread::on_connection(uv_stream_t* server) {
   const size_t n = shared_.connections.fetch_add(1, std::memory_order_relaxed) + 1;
   if (!c->accept(server)) return;  // it closed itself; its slot is released when freed
   if (n > config().server.max_connections) {
+    // Full. A connection idling between requests costs a client nothing to
+    // lose (it reconnects), so the oldest of them makes room for the new
+    // one; the slot it frees is counted once its handles are closed.
+    if (!idle_.empty()) {
+      idle_.front()->close_for_capacity();
+      return;
+    }
     log().warn("max_connections", "limit={} client={}", config().server.max_connections, c->client_text());
     c->abort();
   }
 }
+
+void LoopThread::add_idle(HttpConnection* c) {
+  idle_.push_back(c);
+  c->idle_pos_ = std::prev(idle_.end());
+}
+
+void LoopThread::remove_idle(HttpConnection* c) { idle_.erase(c->idle_pos_); }
 
 void LoopThread::on_connection_closed(HttpConnection* c) {
   connections_.erase(c->self_);  // frees |c|

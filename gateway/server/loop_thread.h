@@ -85,6 +85,9 @@ class LoopThread {
   void schedule_flush(HttpConnection* c) { flush_queue_.push_back(c); }
   // A closing connection leaves the queue (it may be freed before the next flush).
   void unschedule_flush(HttpConnection* c);
+  // Idle keep-alive connections, oldest first (see HttpConnection::set_idle).
+  void add_idle(HttpConnection* c);
+  void remove_idle(HttpConnection* c);
   // Called by a connection from its last close callback: frees it.
   void on_connection_closed(HttpConnection* c);
 
@@ -126,6 +129,7 @@ class LoopThread {
   std::unique_ptr<Router> router_;
   std::map<std::string, std::unique_ptr<Pool>> pools_;
   std::list<std::unique_ptr<HttpConnection>> connections_;
+  std::list<HttpConnection*> idle_;  // not owned; a connection leaves it before it closes
   std::thread thread_;
   bool stopping_ = false;
   bool pools_closed_ = false;

@@ -186,8 +186,26 @@ void UpstreamConnection::on_read(ssize_t nread, const uv_buf_t* buf) {
   }
 }
 
+bool UpstreamConnection::stray_record(uint16_t id, std::string_view type) {
+  if (exchange_ != nullptr && id == request_id_) return false;
+  // One request at a time runs on a connection, and an abandoned request's
+  // connection is closed, never reused: a record for any other id (a wrong
+  // id, or output after END_REQUEST) is the worker's mistake, and nothing
+  // more it sends on this connection can be trusted.
+  worker_.thread().log().warn("worker_stray_record", "worker={} type={} request_id={} expected={}",
+                              worker_.name(), type, id, exchange_ ? request_id_ : 0);
+  if (exchange_ != nullptr) {
+    fail(Error::WorkerProtocol, FailureKind::Protocol,
+         fmt::format("{} record for request id {}, expected {}", type, id, request_id_));
+    return true;
+  }
+  if (state_ == State::Idle) worker_.on_idle_closed(this, false);
+  close();
+  return true;
+}
+
 void UpstreamConnection::on_stdout(uint16_t id, std::span<const std::byte> bytes) {
-  if (state_ == State::Closing || exchange_ == nullptr || id != request_id_) return;  // finished id: dropped
+  if (state_ == State::Closing || stray_record(id, "STDOUT")) return;
   if (bytes.empty()) return;  // the end of STDOUT: END_REQUEST follows
   if (!got_response_bytes_) {
     got_response_bytes_ = true;
@@ -197,13 +215,13 @@ void UpstreamConnection::on_stdout(uint16_t id, std::span<const std::byte> bytes
 }
 
 void UpstreamConnection::on_stderr(uint16_t id, std::span<const std::byte> bytes) {
-  if (state_ == State::Closing || exchange_ == nullptr || id != request_id_) return;
+  if (state_ == State::Closing || stray_record(id, "STDERR")) return;
   got_response_bytes_ = true;
   exchange_->on_stderr(bytes);
 }
 
 void UpstreamConnection::on_end_request(uint16_t id, uint32_t app_status, fcgi::ProtocolStatus status) {
-  if (state_ == State::Closing || exchange_ == nullptr || id != request_id_) return;
+  if (state_ == State::Closing || stray_record(id, "END_REQUEST")) return;
   Exchange* ex = std::exchange(exchange_, nullptr);
   uv_timer_stop(&timer_);
   ++requests_served_;
@@ -260,6 +278,15 @@ void UpstreamConnection::resume_reading() {
   }
 }
 
+void UpstreamConnection::restart_response_clock() {
+  if (state_ != State::Active || exchange_ == nullptr) return;
+  request_started_ = now(loop_);
+  suspect_at_ = request_started_ + worker_.pool().suspect_threshold().value_or(worker_.pool_config().suspect_after);
+  suspected_ = false;
+  if (!got_response_bytes_) last_activity_ = request_started_;
+  if (!read_paused_) arm_response_timer();
+}
+
 void UpstreamConnection::arm_response_timer() {
   // One timer, lazily re-armed (STYLE C6): it wakes at the earlier of the
   // response deadline (last byte + response_timeout) and, while no byte has
@@ -276,6 +303,16 @@ void UpstreamConnection::arm_response_timer() {
 void UpstreamConnection::on_response_deadline() {
   const TimePoint t = now(loop_);
   const Millis response_timeout = worker_.pool_config().response_timeout;
+  if (exchange_ && !exchange_->request_complete() && write_backlog_ == 0 && !got_response_bytes_) {
+    // The worker has taken all of the body we have; the client is the one
+    // still sending it (body_timeout bounds that). Neither a timeout nor a
+    // suspicion: the clock restarts once the request is complete. Until
+    // then, look again in response_timeout.
+    last_activity_ = t;
+    suspect_at_ = t + response_timeout;
+    arm_response_timer();
+    return;
+  }
   if (t >= last_activity_ + response_timeout) {
     if (!awaiting_verdict_ && exchange_ && !got_response_bytes_ && exchange_->is_safe_method()) {
       // A safe request that got nothing yet is held for the probe's verdict
@@ -385,6 +422,9 @@ void UpstreamConnection::fail(Error e, FailureKind kind, std::string_view detail
   // keep-alive race, not a worker fault: the worker closed it just before our
   // request arrived.
   const bool stale_keepalive = reused && !got_response_bytes_ && kind == FailureKind::Vanished;
+  if (ex)
+    worker_.thread().log().warn("worker_request_failed", "worker={} request_id={} reason={} detail={}",
+                                worker_.name(), request_id_, to_string(kind), q(detail));
   if (!stale_keepalive) worker_.on_failure(kind, detail);
   if (ex) {
     worker_.on_request_done(this, /*ok=*/false, /*reusable=*/false);

@@ -40,6 +40,9 @@ class UpstreamConnection : private fcgi::StreamHandler {
   // Writes a batch (records for the current request).
   void send(std::unique_ptr<WriteBatch> batch);
   // Backpressure from a slow client.
+  // The request is completely written (STDIN ended): the worker's time to
+  // answer, and the early-suspicion point, count from now.
+  void restart_response_clock();
   void pause_reading();
   void resume_reading();
   void close();
@@ -74,6 +77,9 @@ class UpstreamConnection : private fcgi::StreamHandler {
   void on_timer();
   void fail(Error e, FailureKind kind, std::string_view detail);
   void abandon(bool reached_worker);
+  // True (and the connection failed or closed) when a record for |id| is not
+  // for the request in flight.
+  bool stray_record(uint16_t id, std::string_view type);
   void arm_response_timer();
   void on_response_deadline();
   void become_idle();

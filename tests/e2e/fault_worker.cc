@@ -18,6 +18,27 @@
 //   --close-mid-stdout  sends a response head promising 100000 bytes and 1000
 //                       of them, then closes
 //   --stderr            writes 64 KiB of STDERR lines, then answers like --ok
+//   --truncated-record  sends a STDOUT record header announcing 4000 bytes,
+//                       100 of them (part of a response head), then closes
+//   --stalled-record    sends a STDOUT record header announcing 65535 bytes,
+//                       10 of them, then stays silent with the connection open
+//   --endless-head      sends "Status: 200 OK" and then header lines, never
+//                       the blank line that ends the head, until the
+//                       connection breaks
+//   --wrong-id          answers like --ok, but with a request id that was
+//                       never sent (the real one + 1)
+//   --endless-body      sends a response head and then body bytes forever
+//                       (until the connection breaks), logging
+//                       "event=sent mib=N" after every MiB
+//   --stdout-after-end  answers like --ok, then sends one more STDOUT record
+//                       for the finished request, and keeps the connection
+//   --close-mid-record  sends a complete response head (Content-Length:
+//                       100000) in one record, then a record header announcing
+//                       1000 bytes and 10 of them, then closes
+//   --no-read           accepts connections and never reads from them (nor
+//                       answers anything, probes included)
+//   --trickle           answers like --ok, one byte at a time, --delay-ms
+//                       apart
 //
 // A worker broken this way is otherwise alive: in every mode but --stall it
 // answers FCGI_GET_VALUES properly, and requests for the probe path
@@ -25,7 +46,8 @@
 // probes admit it and the fault meets a real request. --stall answers
 // nothing at all, like a hung process.
 //
-// --delay-ms N waits N ms before answering (all modes that answer).
+// --delay-ms N waits N ms before answering (all modes that answer; for
+// --trickle, between two bytes).
 // --close-after-response closes the connection after each answer even when
 // the request asked for FCGI_KEEP_CONN (uWSGI's FastCGI socket does this).
 //
@@ -53,7 +75,24 @@ namespace {
 
 using fcgi::RecordType;
 
-enum class Mode { Ok, Garbage, BadVersion, Stall, Close, CloseMidStdout, Stderr };
+enum class Mode {
+  Ok,
+  Garbage,
+  BadVersion,
+  Stall,
+  Close,
+  CloseMidStdout,
+  Stderr,
+  TruncatedRecord,
+  StalledRecord,
+  EndlessHead,
+  WrongId,
+  EndlessBody,
+  StdoutAfterEnd,
+  CloseMidRecord,
+  NoRead,
+  Trickle
+};
 
 struct Options {
   Mode mode = Mode::Ok;
@@ -94,6 +133,14 @@ std::string record(RecordType type, uint16_t id, std::string_view content,
     content.remove_prefix(n);
   } while (!content.empty());
   return out;
+}
+
+// The 8-byte header of a STDOUT record that announces |len| content bytes
+// (and no padding): the content is up to the caller, who may send less.
+std::string stdout_header(uint16_t id, size_t len) {
+  const char h[8] = {char(fcgi::kVersion1), char(RecordType::Stdout), char(id >> 8), char(id & 0xff),
+                     char(len >> 8),        char(len & 0xff),         0,             0};
+  return std::string(h, 8);
 }
 
 std::string end_request(uint16_t id) {
@@ -213,6 +260,73 @@ bool answer(int fd, uint16_t id, bool keep_conn) {
   case Mode::Close:
     pause_before_answer();
     return false;
+  case Mode::TruncatedRecord: {
+    pause_before_answer();
+    std::string part = "Status: 200 OK\r\nContent-Type: text/plain\r\nX-Filler: ";
+    part.resize(100, 'f'); // a head cut short: no blank line yet
+    send_all(fd, stdout_header(id, 4000) + part);
+    return false;
+  }
+  case Mode::StalledRecord:
+    pause_before_answer();
+    send_all(fd, stdout_header(id, 65535) + "Status: 2");
+    drain_until_close(fd);
+    return false;
+  case Mode::EndlessHead: {
+    pause_before_answer();
+    if (!send_all(fd, record(RecordType::Stdout, id, "Status: 200 OK\r\n")))
+      return false;
+    std::string lines;
+    for (int i = 0; lines.size() < 8192; ++i)
+      lines += "X-Endless-" + std::to_string(i) + ": " + std::string(40, 'h') + "\r\n";
+    while (send_all(fd, record(RecordType::Stdout, id, lines))) {
+    }
+    return false;
+  }
+  case Mode::WrongId:
+    pause_before_answer();
+    send_all(fd, ok_response(uint16_t(id + 1)));
+    drain_until_close(fd);
+    return false;
+  case Mode::EndlessBody: {
+    pause_before_answer();
+    if (!send_all(fd, record(RecordType::Stdout, id,
+                             "Status: 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n")))
+      return false;
+    const std::string chunk = record(RecordType::Stdout, id, std::string(65528, 'e'));
+    size_t sent = 0;
+    for (int mib = 1; send_all(fd, chunk);) {
+      sent += 65528;
+      if (sent >= size_t(mib) << 20) {
+        std::printf("event=sent mib=%d\n", mib++);
+        std::fflush(stdout);
+      }
+    }
+    return false;
+  }
+  case Mode::StdoutAfterEnd:
+    pause_before_answer();
+    return send_all(fd, ok_response(id) + record(RecordType::Stdout, id, "LATE BYTES\n")) && keep_conn &&
+           !g_opts.close_after_response;
+  case Mode::CloseMidRecord: {
+    pause_before_answer();
+    std::string head = "Status: 200 OK\r\nContent-Type: "
+                       "application/octet-stream\r\nContent-Length: 100000\r\n\r\n";
+    send_all(fd, record(RecordType::Stdout, id, head) + stdout_header(id, 1000) + std::string(10, 'x'));
+    return false;
+  }
+  case Mode::NoRead:
+    return false; // not reached: serve() never reads in this mode
+  case Mode::Trickle: {
+    pause_before_answer();
+    const std::string all = ok_response(id);
+    for (char c : all) {
+      if (!send_all(fd, std::string_view(&c, 1)))
+        return false;
+      pause_before_answer();
+    }
+    return keep_conn && !g_opts.close_after_response;
+  }
   case Mode::CloseMidStdout: {
     pause_before_answer();
     std::string head = "Status: 200 OK\r\nContent-Type: "
@@ -225,6 +339,12 @@ bool answer(int fd, uint16_t id, bool keep_conn) {
 }
 
 void serve(int fd) {
+  if (g_opts.mode == Mode::NoRead) {
+    // Holds the connection without ever reading: the peer's bytes fill the
+    // socket buffers. The process exits when the test kills it.
+    while (true)
+      std::this_thread::sleep_for(std::chrono::hours(1));
+  }
   std::string in;
   std::map<uint16_t, bool> keep_conn;     // requests begun on this connection
   std::map<uint16_t, std::string> params; // their PARAMS stream so far
@@ -253,7 +373,7 @@ void serve(int fd) {
         break;
       }
       if (type == RecordType::GetValues) {
-        if (g_opts.mode != Mode::Stall) {
+        if (g_opts.mode != Mode::Stall) { // (--no-read never gets here)
           std::string values;
           append_pair(values, fcgi::kMaxConns, "16");
           append_pair(values, fcgi::kMaxReqs, "16");
@@ -305,7 +425,16 @@ bool parse_args(int argc, char **argv) {
         {"--stall", Mode::Stall},
         {"--close", Mode::Close},
         {"--close-mid-stdout", Mode::CloseMidStdout},
-        {"--stderr", Mode::Stderr}};
+        {"--stderr", Mode::Stderr},
+        {"--truncated-record", Mode::TruncatedRecord},
+        {"--stalled-record", Mode::StalledRecord},
+        {"--endless-head", Mode::EndlessHead},
+        {"--wrong-id", Mode::WrongId},
+        {"--endless-body", Mode::EndlessBody},
+        {"--stdout-after-end", Mode::StdoutAfterEnd},
+        {"--close-mid-record", Mode::CloseMidRecord},
+        {"--no-read", Mode::NoRead},
+        {"--trickle", Mode::Trickle}};
     if (auto it = modes.find(a); it != modes.end()) {
       g_opts.mode = it->second;
       have_mode = true;
@@ -344,7 +473,9 @@ int main(int argc, char **argv) {
   if (!parse_args(argc, argv)) {
     std::fprintf(
         stderr,
-        "usage: %s --ok|--garbage|--bad-version|--stall|--close|--close-mid-stdout|--stderr "
+        "usage: %s --ok|--garbage|--bad-version|--stall|--close|--close-mid-stdout|--stderr|"
+        "--truncated-record|--stalled-record|--endless-head|--wrong-id|--endless-body|"
+        "--stdout-after-end|--close-mid-record|--no-read|--trickle "
         "[--listen 127.0.0.1:PORT] [--name NAME] [--delay-ms N] [--close-after-response] "
         "[--probe-path P]\n",
         argv[0]);

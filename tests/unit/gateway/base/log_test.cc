@@ -30,6 +30,7 @@ TEST_CASE("log lines are one key=value line each, filtered by level", "[base][lo
 TEST_CASE("every error has one status, by cause", "[base][status]") {
   CHECK(status_for(Error::BadRequest) == 400);
   CHECK(status_for(Error::HeadTimeout) == 408);
+  CHECK(status_for(Error::BodyTimeout) == 408);
   CHECK(status_for(Error::BodyTooLarge) == 413);
   CHECK(status_for(Error::HeadTooLarge) == 431);
   CHECK(status_for(Error::UnknownCoding) == 501);
