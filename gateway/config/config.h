@@ -31,6 +31,7 @@ struct ServerConfig {
   milliseconds header_timeout{10000};        // whole request head must arrive in this
   milliseconds idle_timeout{60000};          // keep-alive idle between requests
   milliseconds body_timeout{30000};          // longest pause while a request body is arriving
+  milliseconds write_timeout{60000};         // longest a client may take none of the bytes queued for it
   milliseconds shutdown_timeout{10000};      // grace for in-flight requests on SIGTERM/SIGINT
   size_t max_header_size = 64 * 1024;        // request head
   size_t max_body_size = 32 * 1024 * 1024;   // request body

@@ -23,7 +23,8 @@ using namespace std::chrono_literals;
 constexpr std::string_view kTopKeys[] = {"server", "route", "pools"};
 constexpr std::string_view kServerKeys[] = {
     "listen",        "threads",          "max_connections",          "header_timeout",
-    "idle_timeout",  "body_timeout",     "shutdown_timeout",         "max_header_size",
+    "idle_timeout",  "body_timeout",     "write_timeout",            "shutdown_timeout",
+    "max_header_size",
     "max_body_size",
     "max_response_header_size",          "response_buffer_size",     "access_log",
     "error_log",     "log_level",        "server_name"};
@@ -334,6 +335,7 @@ void Loader::load_server(const Section& s, ServerConfig& out) {
   read_duration(s, "header_timeout", out.header_timeout, 1ms);
   read_duration(s, "idle_timeout", out.idle_timeout, 1ms);
   read_duration(s, "body_timeout", out.body_timeout, 1ms);
+  read_duration(s, "write_timeout", out.write_timeout, 1ms);
   read_duration(s, "shutdown_timeout", out.shutdown_timeout, 0ms);
   read_size(s, "max_header_size", out.max_header_size, 1 * KiB, 64 * MiB);
   read_size(s, "max_body_size", out.max_body_size, 0, SIZE_MAX);

@@ -46,9 +46,11 @@ HttpConnection::HttpConnection(LoopThread& thread)
               *this) {
   uv_tcp_init(thread.loop(), &tcp_);
   uv_timer_init(thread.loop(), &timer_);
+  uv_timer_init(thread.loop(), &write_timer_);
   tcp_.data = this;
   timer_.data = this;
-  open_handles_ = 2;
+  write_timer_.data = this;
+  open_handles_ = 3;
 }
 
 HttpConnection::~HttpConnection() {
@@ -434,6 +436,21 @@ void HttpConnection::start_write() {
     return;
   }
   writing_ = true;
+  // The client has write_timeout to take some of it (restarted on each
+  // completed write).
+  uv_timer_start(&write_timer_, &HttpConnection::on_write_timer_cb,
+                 uint64_t(thread_.config().server.write_timeout.count()), 0);
+}
+
+void HttpConnection::on_write_timer_cb(uv_timer_t* t) {
+  static_cast<HttpConnection*>(t->data)->on_write_timeout();
+}
+
+void HttpConnection::on_write_timeout() {
+  if (!writing_ || closed_) return;
+  thread_.log().info("client_write_timeout", "client={} queued={} after={}ms", client_text_, queued_bytes_,
+                     thread_.config().server.write_timeout.count());
+  abort();  // the exchange lets go of its worker connection
 }
 
 void HttpConnection::on_write_cb(uv_write_t* req, int status) {
@@ -444,6 +461,7 @@ void HttpConnection::on_write_cb(uv_write_t* req, int status) {
 
 void HttpConnection::on_written(WriteReq* w, int status) {
   writing_ = false;
+  if (status != UV_ECANCELED) uv_timer_stop(&write_timer_);
   queued_bytes_ -= std::min(queued_bytes_, w->bytes.size());
   if (status == UV_ECANCELED) return;
   if (status < 0) {
@@ -518,8 +536,10 @@ void HttpConnection::close() {
     thread_.reaper().defer(std::move(exchange_));
   }
   uv_timer_stop(&timer_);
+  uv_timer_stop(&write_timer_);
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &HttpConnection::on_close_cb);
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &HttpConnection::on_close_cb);
+  uv_close(reinterpret_cast<uv_handle_t*>(&write_timer_), &HttpConnection::on_close_cb);
 }
 
 void HttpConnection::on_close_cb(uv_handle_t* h) {

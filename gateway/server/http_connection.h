@@ -98,11 +98,14 @@ class HttpConnection : public HttpRequestSink {
   static void on_write_cb(uv_write_t* req, int status);
   static void on_shutdown_cb(uv_shutdown_t* req, int status);
   static void on_timer_cb(uv_timer_t* t);
+  static void on_write_timer_cb(uv_timer_t* t);
+  void on_write_timeout();
   static void on_close_cb(uv_handle_t* h);
 
   LoopThread& thread_;
   uv_tcp_t tcp_{};
   uv_timer_t timer_{};
+  uv_timer_t write_timer_{};    // runs while a write waits on the client (write_timeout)
   uv_shutdown_t shutdown_req_{};
   int open_handles_ = 0;
   ConnInfo info_;

