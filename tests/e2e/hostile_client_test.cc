@@ -277,10 +277,10 @@ TEST_CASE("hostile client: a connection flood leaves the server serving",
 
 TEST_CASE("hostile client: idle hordes: max_connections holds, the oldest idle go first",
           "[e2e][hostile][client]") {
-  // One thread, so that "oldest idle" is one list. 1000 keep-alive
+  // One thread, so that "oldest idle" is one list. 2000 keep-alive
   // connections fill max_connections; each new one then takes the place of
   // the oldest idle one.
-  const int limit = 1000;
+  const int limit = 2000;
   Site site("--ok", "threads = 1\nmax_connections = " + std::to_string(limit) +
                         "\nidle_timeout = \"120s\"\nheader_timeout = \"60s\"");
   std::vector<std::unique_ptr<HttpClient>> idle;
@@ -291,8 +291,8 @@ TEST_CASE("hostile client: idle hordes: max_connections holds, the oldest idle g
     idle.push_back(std::move(c));
   }
   const int fds_full = open_fds(site.gw.child.pid());
-  // 100 newcomers, each served: room is made by closing the oldest idle.
-  const int newcomers = 100;
+  // 200 newcomers, each served: room is made by closing the oldest idle.
+  const int newcomers = 200;
   std::vector<std::unique_ptr<HttpClient>> fresh;
   for (int i = 0; i < newcomers; ++i) {
     auto c = std::make_unique<HttpClient>(site.gw.port, 10s);
@@ -305,7 +305,7 @@ TEST_CASE("hostile client: idle hordes: max_connections holds, the oldest idle g
     INFO("idle connection " << i << " (among the oldest) must have been closed");
     CHECK(idle[size_t(i)]->closed_within(5s));
   }
-  for (int i = newcomers; i < limit; i += 50) {
+  for (int i = newcomers; i < limit; i += 100) {
     INFO("idle connection " << i << " (younger) must still be open");
     CHECK_FALSE(idle[size_t(i)]->closed_within(20ms));
   }
@@ -324,6 +324,6 @@ TEST_CASE("hostile client: idle hordes: max_connections holds, the oldest idle g
   HttpClient extra(site.gw.port, 10s);
   CHECK(extra.closed_within(5s));
   CHECK_FALSE(wait_log_line(site.gw.child, {"event=max_connections"}, 5s).empty());
-  for (size_t i = 0; i < silent.size(); i += 100)
+  for (size_t i = 0; i < silent.size(); i += 200)
     CHECK_FALSE(silent[i]->closed_within(20ms));
 }
