@@ -163,15 +163,6 @@ int established_to_port(int port) {
   return n;
 }
 
-long rss_kib(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmRSS:", 0) == 0)
-      return std::atol(line.c_str() + 6);
-  return 0;
-}
-
 std::vector<Response> concurrent_gets(int port, const std::vector<std::string> &targets,
                                       Duration timeout) {
   std::vector<std::unique_ptr<HttpClient>> clients;

@@ -57,8 +57,7 @@ MuxEvents read_mux_events(const fs::path &event_log);
 // (/proc/net/tcp and tcp6): a gateway's open connections to a worker.
 int established_to_port(int port);
 
-// VmRSS of |pid| in KiB (/proc/PID/status), 0 if unknown.
-long rss_kib(pid_t pid);
+// (VmRSS of a process: rss_kib() in harness.h.)
 
 // Sends every request of |targets| at once, each on its own connection to
 // 127.0.0.1:|port| ("GET TARGET", Connection: close), then reads all the
