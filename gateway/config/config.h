@@ -41,6 +41,9 @@ struct ServerConfig {
   std::string error_log = "-";               // "-" = stderr, or a path
   std::string log_level = "info";            // debug | info | warn | error
   std::string server_name;                   // SERVER_NAME when the request has no Host; default: listen host
+  // GET /status (JSON: pools, workers, health, counters) on this loopback
+  // address; nullopt ("" in the file) = no admin listener.
+  std::optional<SocketAddress> admin_listen;
 };
 
 enum class Balance { RoundRobin, LeastConn, Sticky };

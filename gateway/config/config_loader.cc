@@ -3,6 +3,8 @@
 // problem with the FILE:LINE:COL of the key or value at fault.
 #include "gateway/config/config_loader.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -27,7 +29,7 @@ constexpr std::string_view kServerKeys[] = {
     "max_header_size",
     "max_body_size",
     "max_response_header_size",          "response_buffer_size",     "access_log",
-    "error_log",     "log_level",        "server_name"};
+    "error_log",     "log_level",        "server_name",              "admin_listen"};
 constexpr std::string_view kRouteKeys[] = {"prefix",        "pool",  "script_name",
                                            "document_root", "index", "params"};
 constexpr std::string_view kPoolKeys[] = {
@@ -117,6 +119,7 @@ class Loader {
   void load_route(const Section& s, RouteConfig& out);
   void load_pool(const Section& s, PoolConfig& out);
   void load_worker(const toml::node& n, const std::string& name, PoolConfig& pool);
+  void load_admin_listen(const Section& s, ServerConfig& out);
   bool load_address(const toml::node& n, const std::string& name, bool listen,
                     SocketAddress& out);
   void check_routes(const toml::table& root, const Config& cfg);
@@ -301,6 +304,33 @@ bool Loader::load_address(const toml::node& n, const std::string& name, bool lis
   return true;
 }
 
+// The admin listener answers without authentication, so it may listen on a
+// loopback address only (127.0.0.0/8 or ::1).
+void Loader::load_admin_listen(const Section& s, ServerConfig& out) {
+  const toml::node* n = s.table.get("admin_listen");
+  if (n == nullptr) return;
+  if (n->is_string() && n->as_string()->get().empty()) {
+    out.admin_listen.reset();
+    return;
+  }
+  SocketAddress a;
+  if (!load_address(*n, s.key("admin_listen"), true, a)) return;
+  bool loopback = false;
+  if (a.addr.ss_family == AF_INET) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&a.addr);
+    loopback = (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+  } else if (a.addr.ss_family == AF_INET6) {
+    loopback = IN6_IS_ADDR_LOOPBACK(&reinterpret_cast<const sockaddr_in6*>(&a.addr)->sin6_addr);
+  }
+  if (!loopback) {
+    add(*n, fmt::format("{}: {}: must be a loopback address (127.0.0.1:PORT or [::1]:PORT): the status "
+                        "endpoint has no authentication",
+                        s.key("admin_listen"), quoted(a.text)));
+    return;
+  }
+  out.admin_listen = std::move(a);
+}
+
 void Loader::load_server(const Section& s, ServerConfig& out) {
   reject_unknown_keys(s, kServerKeys);
   if (const toml::node* n = s.table.get("listen")) {
@@ -347,6 +377,7 @@ void Loader::load_server(const Section& s, ServerConfig& out) {
   int level = 1;
   if (read_enum(s, "log_level", level, kLogLevels)) out.log_level = kLogLevels[level].first;
   read_string(s, "server_name", out.server_name);
+  load_admin_listen(s, out);
 }
 
 void Loader::load_route(const Section& s, RouteConfig& out) {

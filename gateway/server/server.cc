@@ -10,6 +10,7 @@
 #include <cstring>
 #include <thread>
 
+#include "gateway/server/admin_status.h"
 #include "gateway/server/pool.h"
 
 namespace fcgimux {
@@ -96,6 +97,14 @@ int Server::run() {
     auto& v = shared_->health[p.name];
     for (const WorkerConfig& w : p.workers) v.push_back(std::make_unique<WorkerHealth>(p, w, ++seed * 0x9E3779B97F4A7C15ull));
   }
+  if (config_.server.admin_listen) {
+    // On the main thread's loop: it only waits for signals otherwise.
+    admin_ = std::make_unique<AdminServer>(&main_loop_, log_, [this] { return render_status(); });
+    if (!admin_->start(*config_.server.admin_listen)) {
+      uv_run(&main_loop_, UV_RUN_NOWAIT);  // runs the listener's close callback
+      return 1;
+    }
+  }
   for (unsigned t = 0; t < threads; ++t)
     threads_.push_back(std::make_unique<LoopThread>(*shared_, t, std::move(fds[t])));
   for (auto& t : threads_) shared_->threads.push_back(t.get());
@@ -124,6 +133,18 @@ void Server::on_signal_cb(uv_signal_t* h, int signum) {
   // the process at once.
   uv_close(reinterpret_cast<uv_handle_t*>(&self->sigint_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&self->sigterm_), nullptr);
+  if (self->admin_) self->admin_->close();
+}
+
+std::string Server::render_status() {
+  const TimePoint t = now(&main_loop_);
+  std::vector<PoolStatus> pools;
+  for (const PoolConfig& p : config_.pools) {
+    PoolStatus ps{p.name, {}};
+    for (auto& h : shared_->health.at(p.name)) ps.workers.push_back(h->snapshot(t));
+    pools.push_back(std::move(ps));
+  }
+  return render_status_json(shared_->server_software, pools);
 }
 
 }  // namespace fcgimux

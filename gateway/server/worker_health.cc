@@ -118,6 +118,28 @@ ProbeKind WorkerHealth::probe_kind() {
   return probe_kind_;
 }
 
+WorkerHealth::Snapshot WorkerHealth::snapshot(TimePoint now) {
+  Snapshot out;
+  {
+    std::lock_guard lock(mu_);
+    out.state = tracker_.state();
+    if (out.state == HealthState::Disabled && tracker_.disabled_until() > now)
+      out.disabled_for_ms = tracker_.disabled_until() - now;
+    out.consecutive_failures = tracker_.consecutive_failures();
+    out.probe_kind = probe_kind_;
+    out.configured_capacity = configured_capacity_;
+    out.learned_capacity = learned_capacity_;
+    out.mpxs = mpxs_;
+  }
+  out.address = name_;
+  out.in_flight = in_flight();
+  out.open_conns = open_conns();
+  out.requests_sent = requests_sent_.load(std::memory_order_relaxed);
+  out.requests_completed = requests_completed_.load(std::memory_order_relaxed);
+  out.connections_opened = conns_opened_.load(std::memory_order_relaxed);
+  return out;
+}
+
 void WorkerHealth::learn_probe_kind(ProbeKind k) {
   std::lock_guard lock(mu_);
   probe_kind_ = k;

@@ -56,7 +56,10 @@ class WorkerHealth {
   HealthTransition on_probe_result(ProbeOutcome outcome, TimePoint now, TimePoint probe_started,
                                    std::optional<Millis> recent_p99, bool& was_full);
   // One of our requests completed on the worker (any thread).
-  void on_completion(TimePoint now) { last_completion_ms_.store(now.time_since_epoch().count(), std::memory_order_relaxed); }
+  void on_completion(TimePoint now) {
+    last_completion_ms_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
+    requests_completed_.fetch_add(1, std::memory_order_relaxed);
+  }
   HealthTransition on_success(TimePoint now);
   HealthTransition on_busy(TimePoint now);
   // One of our requests completed on the worker at or after |since|.
@@ -65,12 +68,18 @@ class WorkerHealth {
   }
 
   // Our requests in flight on this worker, all threads together.
-  void add_in_flight(int delta) { in_flight_.fetch_add(delta, std::memory_order_relaxed); }
+  void add_in_flight(int delta) {
+    in_flight_.fetch_add(delta, std::memory_order_relaxed);
+    if (delta > 0) requests_sent_.fetch_add(uint64_t(delta), std::memory_order_relaxed);
+  }
   int in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
   // Our open connections to this worker (busy and idle), all threads together.
   // A prefork worker (PHP-FPM) ties a child to each open connection, idle ones
   // included, so past its capacity a new connection waits in its backlog.
-  void add_open_conn(int delta) { open_conns_.fetch_add(delta, std::memory_order_relaxed); }
+  void add_open_conn(int delta) {
+    open_conns_.fetch_add(delta, std::memory_order_relaxed);
+    if (delta > 0) conns_opened_.fetch_add(uint64_t(delta), std::memory_order_relaxed);
+  }
   int open_conns() const { return open_conns_.load(std::memory_order_relaxed); }
   // max_conns when configured, else FCGI_MAX_CONNS when the worker said it; 0 = unknown.
   unsigned capacity();
@@ -78,6 +87,25 @@ class WorkerHealth {
 
   ProbeKind probe_kind();
   void learn_probe_kind(ProbeKind k);
+
+  // Everything /status shows of this worker, read at |now| (counters are
+  // totals since start, all threads together).
+  struct Snapshot {
+    std::string address;
+    HealthState state = HealthState::Healthy;
+    Millis disabled_for_ms{0};      // while disabled: until the next probe
+    unsigned consecutive_failures = 0;
+    int in_flight = 0;
+    int open_conns = 0;
+    uint64_t requests_sent = 0;       // requests given to the worker (retries count again)
+    uint64_t requests_completed = 0;  // of those, completed without a worker fault
+    uint64_t connections_opened = 0;
+    ProbeKind probe_kind = ProbeKind::Unknown;
+    unsigned configured_capacity = 0;  // max_conns; 0 = not set
+    unsigned learned_capacity = 0;     // FCGI_MAX_CONNS; 0 = not said
+    std::optional<bool> mpxs;          // FCGI_MPXS_CONNS, when the worker said
+  };
+  Snapshot snapshot(TimePoint now);
 
   // A fresh connection of ours has waited past suspect_after for its first
   // byte: perhaps in the worker's backlog behind children our idle
@@ -102,6 +130,9 @@ class WorkerHealth {
   std::atomic<int> open_conns_{0};
   std::atomic<int64_t> last_completion_ms_{INT64_MIN};
   std::atomic<int64_t> last_backlog_sign_ms_{INT64_MIN};
+  std::atomic<uint64_t> requests_sent_{0};
+  std::atomic<uint64_t> requests_completed_{0};
+  std::atomic<uint64_t> conns_opened_{0};
 };
 
 }  // namespace fcgimux

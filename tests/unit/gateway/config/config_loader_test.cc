@@ -309,6 +309,15 @@ TEST_CASE("server keys are checked", "[config][problems]") {
        "\"[::]:PORT\" for every interface)"},
       {"listen = [\"127.0.0.1:8080\", \"127.0.0.1:8080\"]",
        "t.toml:2:29: server.listen[1]: \"127.0.0.1:8080\" is listed twice"},
+      {"admin_listen = \"0.0.0.0:9901\"",
+       "t.toml:2:16: server.admin_listen: \"0.0.0.0:9901\": must be a loopback address (127.0.0.1:PORT "
+       "or [::1]:PORT): the status endpoint has no authentication"},
+      {"admin_listen = \"127.0.0.1\"",
+       "t.toml:2:16: server.admin_listen: \"127.0.0.1\": missing ':port' (write \"host:port\")"},
+      {"admin_listen = 9901",
+       "t.toml:2:16: server.admin_listen: expected a \"host:port\" string, got an integer"},
+      {"admin_listn = \"127.0.0.1:9901\"",
+       "t.toml:2:1: server.admin_listn: unknown key; did you mean 'admin_listen'?"},
   }));
   CAPTURE(server);
   std::string joined;
@@ -505,4 +514,19 @@ TEST_CASE("max_idle_conns left at its default follows a smaller max_conns", "[co
   REQUIRE(r.ok());
   CHECK(r.config.pools.at(0).max_conns == 1);
   CHECK(r.config.pools.at(0).max_idle_conns == 1);
+}
+
+TEST_CASE("admin_listen: off by default and when empty, a loopback address otherwise", "[config]") {
+  CHECK_FALSE(load_config_text(kMinimal, "t.toml").config.server.admin_listen);
+  LoadResult off = load_config_text("[server]\nadmin_listen = \"\"\n" + kMinimal, "t.toml");
+  REQUIRE(off.ok());
+  CHECK_FALSE(off.config.server.admin_listen);
+  auto [text, port] = GENERATE(table<std::string, uint16_t>({
+      {"127.0.0.1:9901", 9901}, {"127.0.0.2:0", 0}, {"[::1]:9901", 9901}, {"localhost:9901", 9901}}));
+  CAPTURE(text);
+  LoadResult r = load_config_text("[server]\nadmin_listen = \"" + text + "\"\n" + kMinimal, "t.toml");
+  REQUIRE(r.ok());
+  REQUIRE(r.config.server.admin_listen);
+  CHECK(r.config.server.admin_listen->text == text);
+  CHECK(port_of(*r.config.server.admin_listen) == port);
 }
