@@ -331,6 +331,12 @@ SCENARIOS = {
     "post": ("7. POSTs: SIGSTOP one worker at t=5 s, SIGCONT at t=12 s, every request a POST",
              "As scenario 2 with `POST /upload` (1 KiB body) only. A POST must never run twice: the duplicates row "
              "counts ids the workers' logs show more than once."),
+    "djkill": ("8. Django (uWSGI): SIGKILL one worker at t=5 s",
+               "As scenario 1 with three uWSGI Django workers (examples/django, 2 processes × 2 threads each) "
+               "and `GET /healthz?id=N`: w1's master and processes are killed together and stay dead."),
+    "djstop": ("9. Django (uWSGI): SIGSTOP one worker at t=5 s, SIGCONT at t=12 s",
+               "As scenario 2 with three uWSGI Django workers and `GET /healthz?id=N`: w1's master and "
+               "processes are frozen together (the kernel still queues connections on its socket)."),
 }
 
 METHOD = [
@@ -381,9 +387,9 @@ def meta_main(a):
         build_note=env["F_BUILD"], versions=[v for v in env["F_VERSIONS"].split("\n") if v],
         gateways=env["F_GATEWAYS"].split(","), scenarios=scen,
         workers_desc="three `examples/libfcgi` responders (200 threads, backlog 1024, FCGI_RESPONDER_LOG on), "
-                     "w1 on the fault side; fresh workers for every run. Django (uWSGI) workers were not run: "
-                     "uWSGI runs here with --disable-logging, so there is no worker-side request log to attribute "
-                     "requests with, and the time box went to the libfcgi scenarios.",
+                     "w1 on the fault side; scenarios 8 and 9: three uWSGI Django workers (examples/django, "
+                     "2 processes × 2 threads, backlog 1024, request log through FCGIMUX_EXAMPLE_REQUEST_LOG: "
+                     "one line per request as it starts, like the libfcgi one); fresh workers for every run.",
         load_desc=f"{env['F_RATE']} requests/s open loop for {env['F_DURATION']} s per run ({'quick' if quick else 'full'} mode), "
                   "GET /hello?id=N unless the scenario says otherwise; fault at t=5 s, recovery at t=12 s (restart: t=10 s).",
         settings=[

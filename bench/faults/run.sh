@@ -2,15 +2,17 @@
 # bench/faults/run.sh — the same worker faults under the same open-loop load
 # against fcgimux, nginx and lighttpd, in one interleaved run (issue #3).
 #
-#   bash bench/faults/run.sh --quick      # 20 s per run, 300 req/s: ~9 minutes
-#   bash bench/faults/run.sh              # 30 s per run, 500 req/s: ~13 minutes
+#   bash bench/faults/run.sh --quick      # 20 s per run, 300 req/s: ~12 minutes
+#   bash bench/faults/run.sh              # 30 s per run, 500 req/s: ~17 minutes
 #   bash bench/faults/run.sh --scenarios kill,stop --gateways fcgimux,nginx --out /tmp/f.md --keep
 #
 # Writes bench/faults/RESULTS.md (or --out), RESULTS.raw.jsonl and
 # RESULTS.meta.json next to it (faults.py report rebuilds the .md from them).
 # Three libfcgi responders (examples/libfcgi, FCGI_RESPONDER_LOG on) on
 # loopback — one of them, for the "netns" scenario, in a network namespace of
-# its own — fresh workers and a fresh gateway for every run. Everything
+# its own; three uWSGI Django workers (examples/django, request log through
+# FCGIMUX_EXAMPLE_REQUEST_LOG) for "djkill" and "djstop" — fresh workers and a
+# fresh gateway for every run. Everything
 # started is stopped by PID; the namespace is deleted, also on Ctrl-C. See
 # bench/faults/README.md.
 set -uo pipefail
@@ -21,7 +23,7 @@ root=$(cd "$here/../.." && pwd)
 quick=0
 keep=0
 out="$here/RESULTS.md"
-scenarios="kill,stop,hung,slow,allkill,netns,post"
+scenarios="kill,stop,hung,slow,allkill,netns,post,djkill,djstop"
 gateways="fcgimux,nginx,lighttpd"
 command_line="bash bench/faults/run.sh $*"
 while (($#)); do
@@ -75,7 +77,7 @@ ok_exit=0
 
 cleanup() {
   local p
-  for p in "${WORKERS[@]}"; do [[ -n $p ]] && kill -CONT "$p" 2>/dev/null; done
+  for p in "${!WORKERS[@]}"; do sig_worker CONT "$p"; done
   bench_stop_all
   netns_down
   if ((ok_exit && !keep)); then rm -rf "$tmp"; else echo "kept $tmp (configs and logs)" >&2; fi
@@ -139,6 +141,26 @@ start_worker() {
   fi
 }
 
+# start_django RUN_DIR N PORT: wN, a uWSGI Django worker (master + processes),
+# request log RUN_DIR/wN.req, X-Worker wN.
+start_django() {
+  local dir=$1 n=$2 port=$3
+  FCGIMUX_EXAMPLE_REQUEST_LOG="$dir/w$n.req" bench_start_worker django "$port" "w$n" "$dir"
+  WORKERS[n - 1]=$BENCH_LAST_PID
+  bench_wait_port "$port" 60 "$BENCH_LAST_PID" || { tail -20 "$dir/w$n.log" >&2; bench_die "django worker w$n did not start"; }
+}
+
+# sig_worker SIGNAL I: SIGNAL to WORKERS[I] and its child processes (uWSGI's
+# master forks the processes that serve; stopping only the master would leave
+# them serving), each by PID.
+sig_worker() {
+  local pid=${WORKERS[$2]:-} kids
+  [[ -n $pid ]] || return 0
+  kids=$(pgrep -P "$pid" 2>/dev/null | tr '\n' ' ')
+  # shellcheck disable=SC2086
+  kill -"$1" "$pid" $kids 2>/dev/null
+}
+
 # reap_worker I: the worker WORKERS[I] was killed: reap it, forget its PID.
 reap_worker() {
   [[ -n ${WORKERS[$1]:-} ]] && bench_stop "${WORKERS[$1]}"
@@ -157,24 +179,33 @@ run_one() {
   wp=("${ports[@]:0:3}")
   gport=${ports[3]}
   WORKERS=()
-  local specs=() bad='["w1"]' extra_meta="" mix="/hello:1" method=GET
-  if [[ $sc == netns ]]; then
+  local specs=() bad='["w1"]' extra_meta="" mix="/hello:1" method=GET kind=libfcgi
+  if [[ $sc == dj* ]]; then
+    kind=django
+    mix="/healthz:1"
+    start_django "$dir" 1 "${wp[0]}"
+    start_django "$dir" 2 "${wp[1]}"
+    start_django "$dir" 3 "${wp[2]}"
+    specs=("${wp[0]}" "${wp[1]}" "${wp[2]}")
+  elif [[ $sc == netns ]]; then
     start_worker "$dir" 1 "${wp[0]}" netns
     specs+=("$NS_WORKER_ADDR:${wp[0]}")
   else
     start_worker "$dir" 1 "${wp[0]}"
     specs+=("${wp[0]}")
   fi
-  start_worker "$dir" 2 "${wp[1]}"
-  start_worker "$dir" 3 "${wp[2]}"
-  specs+=("${wp[1]}" "${wp[2]}")
+  if [[ $kind == libfcgi ]]; then
+    start_worker "$dir" 2 "${wp[1]}"
+    start_worker "$dir" 3 "${wp[2]}"
+    specs+=("${wp[1]}" "${wp[2]}")
+  fi
   case $sc in
     hung) kill -STOP "${WORKERS[0]}"; extra_meta=', "fault_at_start": true' ;;
     slow) bad='[]'; mix="/hello:95,/sleep?ms=1500:5"; extra_meta=', "slow_path": "/sleep"' ;;
     allkill) bad='["w1", "w2", "w3"]'; extra_meta=', "no_stop": true' ;;
     post) method=POST; mix="/upload:1" ;;
   esac
-  bench_start_gateway "$gw" libfcgi "$gport" "$dir/gw" "${specs[@]}"
+  bench_start_gateway "$gw" "$kind" "$gport" "$dir/gw" "${specs[@]}"
   local gw_pid=$BENCH_LAST_PID
   local start
   start=$(awk -v n="$(now)" 'BEGIN { printf "%.6f", n + 1.0 }')
@@ -187,11 +218,11 @@ EOF
   local load_pid=$BENCH_LAST_PID
   at() { sleep_until "$(awk -v s="$start" -v o="$1" 'BEGIN { printf "%.6f", s + o }')"; }
   case $sc in
-    kill)
-      at $FAULT_AT; event fault "$dir"; kill -KILL "${WORKERS[0]}"; reap_worker 0 ;;
-    stop | post)
-      at $FAULT_AT; event fault "$dir"; kill -STOP "${WORKERS[0]}"
-      at $RECOVER_AT; event recovery "$dir"; kill -CONT "${WORKERS[0]}" ;;
+    kill | djkill)
+      at $FAULT_AT; event fault "$dir"; sig_worker KILL 0; reap_worker 0 ;;
+    stop | post | djstop)
+      at $FAULT_AT; event fault "$dir"; sig_worker STOP 0
+      at $RECOVER_AT; event recovery "$dir"; sig_worker CONT 0 ;;
     allkill)
       at $FAULT_AT; event fault "$dir"; kill -KILL "${WORKERS[@]}"
       reap_worker 0; reap_worker 1; reap_worker 2
@@ -214,11 +245,12 @@ EOF
   fi
   bench_stop "$gw_pid"
   local p live=()
-  for p in "${WORKERS[@]}"; do [[ -n $p ]] && live+=("$p") && kill -CONT "$p" 2>/dev/null; done
+  for p in "${!WORKERS[@]}"; do [[ -n ${WORKERS[$p]} ]] && live+=("${WORKERS[$p]}") && sig_worker CONT "$p"; done
   sleep 0.3 # in-flight requests reach the worker logs
   # SIGKILL: libfcgi only notes SIGTERM and exits once every thread's accept
-  # returns; the request log is written line by line, nothing is lost.
-  ((${#live[@]})) && kill -KILL "${live[@]}" 2>/dev/null && bench_stop "${live[@]}"
+  # returns; the request logs are written line by line, nothing is lost.
+  for p in "${!WORKERS[@]}"; do sig_worker KILL "$p"; done
+  ((${#live[@]})) && bench_stop "${live[@]}"
   WORKERS=()
   [[ -s $dir/client.tsv ]] || { cat "$dir/load.log" >&2; bench_die "no client results for $sc/$gw"; }
   grep -v '^load:' "$dir/load.log" >&2

@@ -16,6 +16,30 @@ def worker_name():
     return os.environ.get("WORKER_NAME") or "pid-%d" % os.getpid()
 
 
+class RequestLogMiddleware:
+    """With FCGIMUX_EXAMPLE_REQUEST_LOG=FILE in the environment, appends one
+    line per request to FILE as it starts, in one write(2) so that a SIGKILL
+    loses nothing: "EPOCH_SECONDS.MICROS<TAB>METHOD<TAB>PATH<TAB>QUERY" (the
+    format of examples/libfcgi's FCGI_RESPONDER_LOG). bench/faults/ uses it to
+    see which worker got which request. Without it, Django drops this
+    middleware at start-up."""
+
+    def __init__(self, get_response):
+        from django.core.exceptions import MiddlewareNotUsed
+
+        path = os.environ.get("FCGIMUX_EXAMPLE_REQUEST_LOG")
+        if not path:
+            raise MiddlewareNotUsed()
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self.get_response = get_response
+
+    def __call__(self, request):
+        line = "%.6f\t%s\t%s\t%s\n" % (time.time(), request.method, request.path,
+                                        request.META.get("QUERY_STRING", ""))
+        os.write(self.fd, line.encode("utf-8", "replace"))
+        return self.get_response(request)
+
+
 class WorkerHeaderMiddleware:
     """Adds X-Worker: <WORKER_NAME> to every response."""
 
