@@ -296,7 +296,10 @@ void UpstreamConnection::arm_response_timer() {
   if (!got_response_bytes_ && !suspected_) wake = std::min(wake, suspect_at_);
   if (!got_response_bytes_ && requests_served_ == 0 && !backlog_reported_)
     wake = std::min(wake, request_started_ + worker_.pool_config().suspect_after);
-  const auto wait = wake > t ? wake - t : Millis(0);
+  // At least 1 ms: a zero timeout started from this timer's own callback
+  // runs again within the same uv__run_timers pass (loop time does not
+  // advance), so a deadline that stays in the past would spin forever.
+  const auto wait = wake > t ? wake - t : Millis(1);
   uv_timer_start(&timer_, &UpstreamConnection::on_timer_cb, uint64_t(wait.count()), 0);
 }
 
@@ -307,7 +310,10 @@ void UpstreamConnection::on_response_deadline() {
     // The worker has taken all of the body we have; the client is the one
     // still sending it (body_timeout bounds that). Neither a timeout nor a
     // suspicion: the clock restarts once the request is complete. Until
-    // then, look again in response_timeout.
+    // then, look again later: every deadline armed from the request's start
+    // (early suspicion, the backlog sign) moves with it, or the timer would
+    // be due at once, again and again.
+    request_started_ = t;
     last_activity_ = t;
     suspect_at_ = t + response_timeout;
     arm_response_timer();
