@@ -133,7 +133,12 @@ std::atomic<int> g_config_counter{0};
 // ---------------------------------------------------------------------------
 
 fs::path source_dir() { return FCGIMUX_SOURCE_DIR; }
-fs::path fcgimux_bin() { return FCGIMUX_BIN; }
+// FCGIMUX_E2E_BIN in the environment runs the tests against another build
+// of fcgimux (a branch being integrated), with this tree's tests and workers.
+fs::path fcgimux_bin() {
+  const char *other = std::getenv("FCGIMUX_E2E_BIN");
+  return other && *other ? fs::path(other) : fs::path(FCGIMUX_BIN);
+}
 fs::path fault_worker_bin() { return FAULT_WORKER_BIN; }
 
 void poll_pause() { std::this_thread::sleep_for(20ms); }

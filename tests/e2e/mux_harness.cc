@@ -1,6 +1,7 @@
 // Multiplexing workers, their logs, connection counts, memory (mux_harness.h).
 #include "mux_harness.h"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -56,6 +57,10 @@ Worker spawn_mux_worker(const TempDir &dir, const std::string &name, const fs::p
                                     "--mpxs", o.mpxs ? "1" : "0"};
   if (!o.answer_values)
     argv.push_back("--no-values");
+  if (o.abort_end_delay_ms > 0) {
+    argv.push_back("--abort-end-delay-ms");
+    argv.push_back(std::to_string(o.abort_end_delay_ms));
+  }
   return spawn_listening(argv, dir / ("mux-" + name + "-" + std::to_string(++g_counter) + ".log"),
                          name);
 }
@@ -161,6 +166,13 @@ int established_to_port(int port) {
     }
   }
   return n;
+}
+
+void reset_on_close(HttpClient &c) {
+  linger l{};
+  l.l_onoff = 1;
+  l.l_linger = 0;
+  ::setsockopt(c.fd(), SOL_SOCKET, SO_LINGER, &l, sizeof l);
 }
 
 std::vector<Response> concurrent_gets(int port, const std::vector<std::string> &targets,

@@ -19,6 +19,7 @@ struct MuxWorkerOptions {
   int max_reqs = 100;  // announced in FCGI_MAX_REQS
   bool mpxs = true;    // FCGI_MPXS_CONNS=1
   bool answer_values = true;
+  int abort_end_delay_ms = 0; // END_REQUEST of an aborted request comes this late
 };
 
 // tests/e2e/mux_worker named |name|, its event log at |event_log|.
@@ -56,6 +57,10 @@ MuxEvents read_mux_events(const fs::path &event_log);
 // TCP connections in state ESTABLISHED whose remote end is 127.0.0.1:|port|
 // (/proc/net/tcp and tcp6): a gateway's open connections to a worker.
 int established_to_port(int port);
+
+// Makes |c|'s close a reset (SO_LINGER 0): the client is unmistakably gone,
+// where a plain close() (FIN) may be a half-close that still reads the answer.
+void reset_on_close(HttpClient &c);
 
 // (VmRSS of a process: rss_kib() in harness.h.)
 

@@ -5,6 +5,7 @@
 //
 //   mux_worker [--listen 127.0.0.1:0] [--name NAME] [--event-log PATH]
 //              [--max-conns N] [--max-reqs N] [--mpxs 1|0] [--no-values]
+//              [--abort-end-delay-ms N]
 //
 // It logs "event=listening addr=127.0.0.1:PORT" on stderr once it accepts.
 //
@@ -14,6 +15,9 @@
 // announced, not enforced: the event log shows whether a gateway kept to them.
 // With --mpxs 0, a BEGIN_REQUEST while another request is in flight on the
 // connection is refused with FCGI_CANT_MPX_CONN.
+// An aborted request is ended (FCGI_END_REQUEST) at once, or after
+// --abort-end-delay-ms: meanwhile its id is still in flight, and a gateway
+// that reuses it too early shows up as an error line.
 //
 // Endpoints (PATH_INFO, else the path of REQUEST_URI):
 //   /hello          "hello from NAME\n"
@@ -73,6 +77,7 @@ struct Options {
   std::string event_log;
   int max_conns = 100;
   int max_reqs = 100;
+  int abort_end_delay_ms = 0;
   bool mpxs = true;
   bool answer_values = true;
 };
@@ -111,6 +116,7 @@ struct Request {
   std::string body;
   // Work still to do once dispatched.
   bool sleeping = false;
+  bool aborted = false; // FCGI_ABORT_REQUEST seen; END_REQUEST due at |wake|
   Clock::time_point wake{};
   std::string sleep_answer;
   size_t bytes_left = 0; // /bytes: still to produce
@@ -217,6 +223,12 @@ struct Conn : fcgi::RequestHandler {
     for (uint16_t id : due) {
       Request &r = inflight[id];
       r.sleeping = false;
+      if (r.aborted) {
+        StringSink sink(out);
+        fcgi::write_stdout_end(id, sink);
+        end(id, "aborted");
+        continue;
+      }
       std::string a = std::move(r.sleep_answer);
       answer(id, 200, a);
     }
@@ -306,6 +318,16 @@ struct Conn : fcgi::RequestHandler {
       return;
     }
     event(tag() + " abort id=" + std::to_string(id));
+    Request &r = inflight[id];
+    if (r.aborted)
+      return;
+    r.aborted = true;
+    r.bytes_left = 0;
+    if (g_opts.abort_end_delay_ms > 0) {
+      r.sleeping = true;
+      r.wake = Clock::now() + std::chrono::milliseconds(g_opts.abort_end_delay_ms);
+      return;
+    }
     StringSink sink(out);
     fcgi::write_stdout_end(id, sink);
     end(id, "aborted");
@@ -411,6 +433,8 @@ bool parse_args(int argc, char **argv) {
       g_opts.max_reqs = std::atoi(next().c_str());
     else if (a == "--mpxs")
       g_opts.mpxs = next() != "0";
+    else if (a == "--abort-end-delay-ms")
+      g_opts.abort_end_delay_ms = std::atoi(next().c_str());
     else if (a == "--no-values")
       g_opts.answer_values = false;
     else {
