@@ -37,6 +37,8 @@ struct ServerConfig {
   size_t max_body_size = 32 * 1024 * 1024;   // request body
   size_t max_response_header_size = 64 * 1024;  // CGI response head from a worker; over it → 502
   size_t response_buffer_size = 256 * 1024;  // per response, before reading from the worker pauses
+  std::string temp_dir;                      // spill files for slow clients; "" = $TMPDIR or /tmp
+  size_t max_temp_file_size = 1024 * 1024 * 1024;  // per response spilled; past it the response is cut
   std::string access_log = "-";              // "-" = stdout, a path, or "" for none
   std::string error_log = "-";               // "-" = stderr, or a path
   std::string log_level = "info";            // debug | info | warn | error
@@ -68,7 +70,9 @@ struct PoolConfig {
   milliseconds suspect_after{100};
   milliseconds slow_start{5000};             // a re-admitted worker's weight ramps 10% → 100% over this
   std::string probe_path = "/healthz";
-  unsigned max_conns = 0;                    // per worker; 0 = learn it or no cap
+  unsigned max_conns = 0;                    // connections per worker; 0 = learn it or no cap
+  unsigned max_reqs_per_conn = 0;            // in flight on one multiplexed connection; 0 = learn it
+  unsigned keepalive_requests = 1000;        // a connection is retired after this many; 0 = never
   RetryPolicy retry = RetryPolicy::Safe;
   milliseconds queue_timeout{5000};
   Multiplex multiplex = Multiplex::Auto;

@@ -29,13 +29,15 @@ constexpr std::string_view kServerKeys[] = {
     "max_header_size",
     "max_body_size",
     "max_response_header_size",          "response_buffer_size",     "access_log",
-    "error_log",     "log_level",        "server_name",              "admin_listen"};
+    "error_log",     "log_level",        "server_name",              "admin_listen",
+    "temp_dir",      "max_temp_file_size"};
 constexpr std::string_view kRouteKeys[] = {"prefix",        "pool",  "script_name",
                                            "document_root", "index", "params"};
 constexpr std::string_view kPoolKeys[] = {
     "workers",       "balance",        "connect_timeout", "response_timeout", "disable_time",
     "max_disable_time", "probe_timeout", "probe_interval", "suspect_after", "slow_start", "probe_path", "max_conns",
-    "retry",         "queue_timeout",  "multiplex",       "keepalive_timeout", "max_idle_conns"};
+    "retry",         "queue_timeout",  "multiplex",       "keepalive_timeout", "max_idle_conns",
+    "max_reqs_per_conn", "keepalive_requests"};
 constexpr std::string_view kWorkerKeys[] = {"address", "weight"};
 
 constexpr std::pair<std::string_view, Balance> kBalanceNames[] = {
@@ -371,6 +373,8 @@ void Loader::load_server(const Section& s, ServerConfig& out) {
   read_size(s, "max_body_size", out.max_body_size, 0, SIZE_MAX);
   read_size(s, "max_response_header_size", out.max_response_header_size, 1 * KiB, 64 * MiB);
   read_size(s, "response_buffer_size", out.response_buffer_size, 4 * KiB, 1 * GiB);
+  read_string(s, "temp_dir", out.temp_dir);
+  read_size(s, "max_temp_file_size", out.max_temp_file_size, 0, size_t(1) << 40);
   read_string(s, "access_log", out.access_log);
   if (const toml::node* n = read_string(s, "error_log", out.error_log); n && out.error_log.empty())
     add(*n, fmt::format("{}: must be \"-\" (stderr) or a path", s.key("error_log")));
@@ -499,6 +503,8 @@ void Loader::load_pool(const Section& s, PoolConfig& out) {
   read_enum(s, "multiplex", out.multiplex, kMultiplexNames);
   read_duration(s, "keepalive_timeout", out.keepalive_timeout, 0ms);
   read_uint(s, "max_idle_conns", out.max_idle_conns, 0, 65535);
+  read_uint(s, "max_reqs_per_conn", out.max_reqs_per_conn, 0, 65535);
+  read_uint(s, "keepalive_requests", out.keepalive_requests, 0, 100'000'000);
 
   // Cross-field invariants (Envoy checks max_ejection_time >= base_ejection_time at load).
   // Each is blamed on the key written later in the pair's meaning.

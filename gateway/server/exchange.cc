@@ -107,8 +107,9 @@ void Exchange::dispatch() {
   }
 }
 
-void Exchange::on_upstream_assigned(UpstreamConnection* up, Worker* worker) {
+void Exchange::on_upstream_assigned(UpstreamConnection* up, uint16_t id, Worker* worker) {
   upstream_ = up;
+  upstream_id_ = id;
   worker_ = worker;
   if (!tried(worker)) tried_.push_back(worker);
   ++attempts_;
@@ -126,7 +127,7 @@ void Exchange::on_upstream_ready() {
 
 void Exchange::write_request() {
   auto batch = std::make_unique<WriteBatch>();
-  const uint16_t id = upstream_->request_id();
+  const uint16_t id = upstream_id_;
   fcgi::write_begin_request(id, fcgi::Role::Responder, upstream_->keep_conn(), *batch);
   std::vector<fcgi::Param> params;
   params.reserve(params_.size());
@@ -144,7 +145,7 @@ void Exchange::write_request() {
     fcgi::write_stdin_end(id, *batch);
     stdin_ended_ = true;
   }
-  upstream_->send(std::move(batch));
+  upstream_->send(id, std::move(batch));
   if (upstream_ && !is_safe_method() && !body_.empty()) {
     // An unsafe request that reached a worker is never replayed, so its body
     // need not be kept: the write batch pins what is in flight.
@@ -161,9 +162,9 @@ void Exchange::on_request_body(std::span<const std::byte> bytes) {
   auto piece = std::make_shared<std::string>(reinterpret_cast<const char*>(bytes.data()), bytes.size());
   if (upstream_ && request_written_) {
     auto batch = std::make_unique<WriteBatch>();
-    fcgi::write_stdin(upstream_->request_id(), {reinterpret_cast<const std::byte*>(piece->data()), piece->size()},
+    fcgi::write_stdin(upstream_id_, {reinterpret_cast<const std::byte*>(piece->data()), piece->size()},
                       piece, *batch);
-    upstream_->send(std::move(batch));
+    upstream_->send(upstream_id_, std::move(batch));
     if (is_safe_method() && !body_released_) {
       body_.push_back(std::move(piece));  // kept: a safe request may be replayed elsewhere
       next_piece_ = body_.size();
@@ -194,11 +195,11 @@ void Exchange::on_request_complete() {
   }
   if (upstream_ && request_written_ && !stdin_ended_) {
     auto batch = std::make_unique<WriteBatch>();
-    fcgi::write_stdin_end(upstream_->request_id(), *batch);
+    fcgi::write_stdin_end(upstream_id_, *batch);
     stdin_ended_ = true;
-    upstream_->send(std::move(batch));
+    upstream_->send(upstream_id_, std::move(batch));
     // The time the client took to send its body is not the worker's.
-    if (upstream_) upstream_->restart_response_clock();
+    if (upstream_) upstream_->restart_response_clock(upstream_id_);
   }
 }
 
@@ -209,11 +210,11 @@ void Exchange::on_stdout(std::span<const std::byte> bytes) {
     if (!r) {
       if (conn_)
         conn_->thread().log().warn("worker_bad_response_head", "worker={} request_id={} error={} target={}",
-                                   worker_ ? worker_->name() : "-", upstream_ ? upstream_->request_id() : 0,
+                                   worker_ ? worker_->name() : "-", upstream_id_,
                                    fcgi::to_string(r.error()), q(head_.target));
       UpstreamConnection* up = std::exchange(upstream_, nullptr);
       send_error(Error::WorkerProtocol, "the worker sent an invalid response head", std::nullopt);
-      if (up) up->detach_and_close();  // the rest of its output is unusable
+      if (up) up->release(upstream_id_);  // the rest of its output is unusable
       return;
     }
     if (!r->head_complete) return;
@@ -260,30 +261,74 @@ void Exchange::send_body(std::span<const std::byte> bytes) {
         n = size_t(left);
       }
       if (n == 0) return;
-      conn_->send(std::string(p, n));
+      deliver(std::string(p, n));
       break;
     }
     case BodyFraming::Chunked: {
       std::string chunk = chunk_header(n);
       chunk.append(p, n);
       chunk.append(kChunkTrailer);
-      conn_->send(std::move(chunk));
+      deliver(std::move(chunk));
       break;
     }
     case BodyFraming::Close:
-      conn_->send(std::string(p, n));
+      deliver(std::string(p, n));
       break;
   }
   body_sent_ += n;
   // A slow client must not make us buffer the whole response: stop reading
-  // from the worker until the client catches up.
-  if (upstream_ && conn_->queued_bytes() > conn_->thread().config().server.response_buffer_size)
+  // from the worker until the client catches up. (A shared connection cannot
+  // stop: deliver() spills instead.)
+  if (conn_ && upstream_ && !upstream_->multiplexed() &&
+      conn_->queued_bytes() > conn_->thread().config().server.response_buffer_size)
     upstream_->pause_reading();
 }
 
+void Exchange::deliver(std::string bytes) {
+  if (conn_ == nullptr) return;
+  const ServerConfig& sc = conn_->thread().config().server;
+  const bool spilling = spill_ && !spill_->empty();
+  if (!spilling && !(upstream_ && upstream_->multiplexed() && conn_->queued_bytes() >= sc.response_buffer_size)) {
+    conn_->send(std::move(bytes));
+    return;
+  }
+  // Behind a slow client, on a connection other requests share: the bytes
+  // wait on disk, in order, and memory stays at response_buffer_size.
+  if (!spill_) spill_ = std::make_unique<SpillFile>(sc.temp_dir, sc.max_temp_file_size);
+  if (spill_->append(bytes)) return;
+  conn_->thread().log().warn("response_spill_failed", "worker={} target={} error={}",
+                             worker_ ? worker_->name() : "-", q(head_.target), q(spill_->error()));
+  done_ = true;
+  log_access(status_, "spill_failed");
+  conn_->abort();  // the client sees a truncated response; the worker is told to stop
+}
+
 void Exchange::on_client_drained() {
-  if (upstream_ && conn_ && conn_->queued_bytes() <= conn_->thread().config().server.response_buffer_size / 2)
-    upstream_->resume_reading();
+  if (conn_ == nullptr) return;
+  const size_t cap = conn_->thread().config().server.response_buffer_size;
+  if (spill_ && !spill_->empty() && conn_->queued_bytes() <= cap / 2) {
+    // Refill up to the cap; the next write's completion brings the rest.
+    constexpr size_t kChunk = 64 * 1024;
+    while (conn_ && !spill_->empty() && conn_->queued_bytes() < cap) {
+      std::string piece = spill_->take(kChunk);
+      if (piece.empty()) {
+        conn_->thread().log().warn("response_spill_failed", "worker={} target={} error={}",
+                                   worker_ ? worker_->name() : "-", q(head_.target), q(spill_->error()));
+        done_ = true;
+        log_access(status_, "spill_failed");
+        conn_->abort();
+        return;
+      }
+      conn_->send(std::move(piece));
+    }
+    if (spill_->empty() && finish_pending_) {
+      finish_pending_ = false;
+      spill_.reset();
+      finish_response(keep_alive_);
+    }
+    return;
+  }
+  if (upstream_ && conn_->queued_bytes() <= cap / 2) upstream_->resume_reading();
 }
 
 void Exchange::on_stderr(std::span<const std::byte> bytes) {
@@ -291,7 +336,7 @@ void Exchange::on_stderr(std::span<const std::byte> bytes) {
   Logger& log = conn_->thread().log();
   auto flush = [&] {
     log.warn("worker_stderr", "worker={} request_id={} target={} line={}", worker_ ? worker_->name() : "-",
-             upstream_ ? upstream_->request_id() : 0, q(head_.target), q(stderr_line_));
+             upstream_id_, q(head_.target), q(stderr_line_));
     stderr_line_.clear();
   };
   for (std::byte b : bytes) {
@@ -329,7 +374,12 @@ void Exchange::on_end_request(uint32_t app_status, fcgi::ProtocolStatus status) 
     conn_->abort();  // the client sees a truncated body, never a wrong one
     return;
   }
-  if (framing_ == BodyFraming::Chunked) conn_->send(std::string(kLastChunk));
+  if (framing_ == BodyFraming::Chunked) deliver(std::string(kLastChunk));
+  if (conn_ == nullptr || done_) return;
+  if (spill_ && !spill_->empty()) {
+    finish_pending_ = true;  // on_client_drained() finishes it
+    return;
+  }
   finish_response(keep_alive_);
 }
 
@@ -360,6 +410,7 @@ void Exchange::on_upstream_failed(const UpstreamFailure& f) {
   if (done_ || conn_ == nullptr) return;
   Logger& log = conn_->thread().log();
   if (can_retry(f)) {
+    if (f.reused_connection) needs_fresh_connection_ = true;
     log.info("request_retry", "worker={} reason={} target={} attempt={}", worker_ ? worker_->name() : "-",
              to_string(f.kind), q(head_.target), attempts_ + 1);
     dispatch();
@@ -436,7 +487,8 @@ void Exchange::on_client_gone() {
   if (!done_ && conn_) log_access(499, "client_closed");
   done_ = true;
   if (pool_) pool_->cancel(this);
-  if (UpstreamConnection* up = std::exchange(upstream_, nullptr)) up->detach_and_close();
+  if (UpstreamConnection* up = std::exchange(upstream_, nullptr)) up->release(upstream_id_);
+  spill_.reset();
   conn_ = nullptr;
 }
 

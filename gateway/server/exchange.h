@@ -17,6 +17,7 @@
 #include "fcgi/cgi_response.h"
 #include "fcgi/protocol.h"
 #include "gateway/base/clock.h"
+#include "gateway/base/spill_file.h"
 #include "gateway/base/error.h"
 #include "gateway/base/reaper.h"
 #include "gateway/http/request_head.h"
@@ -36,7 +37,7 @@ struct UpstreamFailure {
   Error error;               // WorkerVanished, WorkerProtocol, ResponseTimeout
   FailureKind kind;          // for the worker's health
   bool reached_worker;       // any byte of the request may have been processed
-  bool reused_connection;    // the connection had served requests before
+  bool reused_connection;    // a reused connection died unanswered: the stale keep-alive race
   bool evicted;              // the worker was evicted and this request was moved off it
 };
 
@@ -51,11 +52,13 @@ class Exchange : public Reapable {
   void on_request_complete();
   // The client connection is closing: let go of the worker and the queue.
   void on_client_gone();
-  // The client took queued bytes: resume reading from the worker if paused.
+  // The client took queued bytes: feed it what waits in the spill file, or
+  // resume reading from the worker if paused.
   void on_client_drained();
 
-  // From Pool/Worker: |up| now carries this request (it may still be connecting).
-  void on_upstream_assigned(UpstreamConnection* up, Worker* worker);
+  // From UpstreamConnection: |up| now carries this request as request |id|
+  // (it may still be connecting).
+  void on_upstream_assigned(UpstreamConnection* up, uint16_t id, Worker* worker);
   // From UpstreamConnection: connected (or reused): write the request.
   void on_upstream_ready();
   // From UpstreamConnection: a STDIN write completed; more body may be read.
@@ -78,6 +81,9 @@ class Exchange : public Reapable {
   bool request_complete() const { return request_complete_; }
   // A response head (the worker's or an error) has been queued for the client.
   bool head_sent() const { return head_sent_; }
+  // After losing the stale keep-alive race, the retry goes on a connection
+  // of its own, never on another reused one.
+  bool needs_fresh_connection() const { return needs_fresh_connection_; }
   // balance = "sticky": requests from one client address go to one worker.
   uint64_t sticky_key() const { return sticky_key_; }
   bool tried(const Worker* w) const;
@@ -90,6 +96,9 @@ class Exchange : public Reapable {
   void send_error(Error e, std::string_view detail, std::optional<unsigned> retry_after_s);
   void begin_body(std::span<const std::byte> first);
   void send_body(std::span<const std::byte> bytes);
+  // Response bytes for the client: queued on the connection, or, when the
+  // client is slow and the worker connection is shared, spilled to a file.
+  void deliver(std::string bytes);
   void log_access(int status, std::string_view error);
   bool can_retry(const UpstreamFailure& f) const;
 
@@ -113,9 +122,11 @@ class Exchange : public Reapable {
   bool dispatched_ = false;
 
   UpstreamConnection* upstream_ = nullptr;  // not owned; cleared by both sides
+  uint16_t upstream_id_ = 0;                // this request's id on |upstream_|
   Worker* worker_ = nullptr;                // not owned
   std::vector<const Worker*> tried_;   // workers this request was sent to; a handful at most
   unsigned attempts_ = 0;
+  bool needs_fresh_connection_ = false;
   bool request_written_ = false;     // BEGIN_REQUEST..params written to the current attempt
   bool stdin_ended_ = false;
 
@@ -128,6 +139,10 @@ class Exchange : public Reapable {
   std::optional<uint64_t> body_limit_;  // Content-Length the app announced
   int status_ = 0;
   std::string stderr_line_;          // a partial STDERR line, completed by the next piece
+  // A slow client on a shared worker connection: what it has not taken
+  // waits here, and the response is finished once this is drained.
+  std::unique_ptr<SpillFile> spill_;
+  bool finish_pending_ = false;
 };
 
 }  // namespace fcgimux

@@ -154,7 +154,7 @@ void Pool::on_health_changed() {
     // idle ones here give way.
     // A backlog sign (capacity unknown): idle ones may hold the children a
     // fresh connection waits for.
-    const unsigned cap = w->health().capacity();
+    const unsigned cap = w->health().conn_capacity();
     if ((cap > 0 && w->health().open_conns() > int(cap)) ||
         !w->health().keeps_idle_connections(now(thread_.loop()), cfg_.keepalive_timeout))
       w->close_idle();

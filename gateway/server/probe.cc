@@ -141,6 +141,7 @@ void Probe::on_end_request(uint16_t, uint32_t, fcgi::ProtocolStatus) {
 void Probe::on_get_values_result(std::vector<std::pair<std::string, std::string>> values) {
   for (const auto& [k, v] : values) {
     if (k == fcgi::kMaxConns) result_.max_conns = parse_uint(v);
+    if (k == fcgi::kMaxReqs) result_.max_reqs = parse_uint(v);
     if (k == fcgi::kMpxsConns) result_.mpxs_conns = v == "1";
   }
   answered();

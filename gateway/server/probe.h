@@ -33,6 +33,7 @@ struct ProbeResult {
   bool connect_timed_out = false;
   Millis latency{0};                 // from the start to the answer (or to giving up)
   std::optional<unsigned> max_conns; // FCGI_MAX_CONNS, when GET_VALUES was answered
+  std::optional<unsigned> max_reqs;  // FCGI_MAX_REQS
   std::optional<bool> mpxs_conns;    // FCGI_MPXS_CONNS
 };
 

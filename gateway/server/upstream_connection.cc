@@ -1,5 +1,9 @@
 #include "gateway/server/upstream_connection.h"
 
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <utility>
 
 #include "fcgi/request_writer.h"
@@ -15,10 +19,13 @@ namespace {
 // complete is taken as "closes after every response" (uWSGI), not as an idle
 // timeout.
 constexpr auto kCloseAfterResponseWindow = std::chrono::milliseconds(1000);
+// A request that timed out waits this much longer than probe_timeout for the
+// probe's verdict.
+constexpr auto kVerdictSlack = std::chrono::milliseconds(100);
 }  // namespace
 
-UpstreamConnection::UpstreamConnection(Worker& worker, uv_loop_t* loop)
-    : worker_(worker), loop_(loop), parser_(4096) {
+UpstreamConnection::UpstreamConnection(Worker& worker, uv_loop_t* loop, bool multiplexed)
+    : worker_(worker), loop_(loop), multiplexed_(multiplexed), parser_(4096) {
   uv_tcp_init(loop, &tcp_);
   uv_timer_init(loop, &timer_);
   tcp_.data = this;
@@ -43,7 +50,6 @@ bool UpstreamConnection::connect() {
   }
   uv_timer_start(&timer_, &UpstreamConnection::on_timer_cb,
                  uint64_t(worker_.pool_config().connect_timeout.count()), 0);
-  last_activity_ = now(loop_);
   return true;
 }
 
@@ -60,54 +66,137 @@ void UpstreamConnection::on_connect(int status) {
          fmt::format("connect failed: {}", uv_strerror(status)));
     return;
   }
-  state_ = exchange_ ? State::Active : State::Idle;
   reading_ = true;
   uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &UpstreamConnection::on_alloc_cb,
                 &UpstreamConnection::on_read_cb);
-  if (exchange_) {
-    request_started_ = now(loop_);
-    suspect_at_ = request_started_ + worker_.pool().suspect_threshold().value_or(worker_.pool_config().suspect_after);
-    suspected_ = false;
-    last_activity_ = request_started_;
-    arm_response_timer();
-    exchange_->on_upstream_ready();
+  if (streams_.empty()) {
+    after_stream_ended();  // every request let go while connecting
+    return;
+  }
+  state_ = State::Active;
+  for (Stream& s : streams_) start_stream(s);
+  arm_timer();
+  // Each exchange writes its request now. Collected first: a write may fail
+  // the connection and empty the list.
+  std::vector<uint16_t> ids;
+  for (const Stream& s : streams_) ids.push_back(s.id);
+  for (uint16_t id : ids) {
+    Stream* s = find(id);
+    if (state_ == State::Closing) return;
+    if (s && s->exchange) s->exchange->on_upstream_ready();
   }
 }
 
-void UpstreamConnection::attach(Exchange* ex) {
-  exchange_ = ex;
-  // A fresh id per request: late records for a finished request carry the old
-  // id and are dropped instead of leaking into the next response.
-  request_id_ = uint16_t(request_id_ % 0xFFFF + 1);
-  got_response_bytes_ = false;
-  wrote_request_bytes_ = false;
-  awaiting_verdict_ = false;
-  keep_conn_ = worker_.keeps_connections();
-  if (state_ == State::Idle) {
+bool UpstreamConnection::accepts(unsigned reqs_per_conn) const {
+  if (state_ == State::Closing || retired_) return false;
+  if (!multiplexed_) return state_ == State::Idle;
+  return streams_.size() < std::max(1u, reqs_per_conn);
+}
+
+bool UpstreamConnection::peer_closed() {
+  if (state_ != State::Idle) return state_ == State::Closing;
+  uv_os_fd_t fd;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) != 0) return true;
+  char b;
+  const ssize_t n = ::recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+  // 0: orderly close. <0 other than EAGAIN: reset. >0: the worker sent
+  // something while idle, which no request asked for: not reusable either.
+  return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+size_t UpstreamConnection::unsafe_in_flight() const {
+  return size_t(std::count_if(streams_.begin(), streams_.end(), [](const Stream& s) { return s.unsafe; }));
+}
+
+UpstreamConnection::Stream* UpstreamConnection::find(uint16_t id) {
+  for (Stream& s : streams_)
+    if (s.id == id) return &s;
+  return nullptr;
+}
+
+void UpstreamConnection::start_stream(Stream& s) {
+  s.started = now(loop_);
+  s.last_activity = s.started;
+  s.suspect_at = s.started + worker_.pool().suspect_threshold().value_or(worker_.pool_config().suspect_after);
+  s.suspected = false;
+}
+
+uint16_t UpstreamConnection::attach(Exchange* ex) {
+  // A fresh id per request, also on an unshared connection: late records for
+  // a finished request carry the old id and are dropped instead of leaking
+  // into the next response.
+  const uint16_t id = ids_.acquire().value_or(0);
+  ++requests_started_;
+  const unsigned max_requests = worker_.pool_config().keepalive_requests;
+  if (max_requests > 0 && requests_started_ >= max_requests) retired_ = true;
+  // A multiplexed connection is always kept: the worker must not close it
+  // under the other requests. The last request of a retired unshared one
+  // lets the worker close it.
+  keep_conn_ = multiplexed_ || (worker_.keeps_connections() && !retired_);
+  streams_.push_back({.id = id, .exchange = ex, .unsafe = !ex->is_safe_method()});
+  ex->on_upstream_assigned(this, id, &worker_);
+  if (state_ == State::Idle || state_ == State::Active) {
     state_ = State::Active;
-    request_started_ = now(loop_);
-    suspect_at_ = request_started_ + worker_.pool().suspect_threshold().value_or(worker_.pool_config().suspect_after);
-    suspected_ = false;
-    last_activity_ = request_started_;
-    arm_response_timer();
+    Stream* s = find(id);
+    start_stream(*s);
+    arm_timer();
     ex->on_upstream_ready();
   }
+  return id;
 }
 
-void UpstreamConnection::detach_and_close() {
-  exchange_ = nullptr;
-  worker_.on_request_done(this, /*ok=*/true, /*reusable=*/false);
+Exchange* UpstreamConnection::end_stream(uint16_t id) {
+  auto it = std::find_if(streams_.begin(), streams_.end(), [id](const Stream& s) { return s.id == id; });
+  if (it == streams_.end()) return nullptr;
+  Exchange* ex = it->exchange;
+  streams_.erase(it);
+  ids_.release(id);
+  return ex;
 }
 
-void UpstreamConnection::send(std::unique_ptr<WriteBatch> batch) {
+void UpstreamConnection::release(uint16_t id) {
+  Stream* s = find(id);
+  if (s == nullptr || state_ == State::Closing) return;
+  if (!multiplexed_) {
+    // Closing the connection is the abort: the worker sees its client go,
+    // and this request's id dies with the socket.
+    end_stream(id);
+    close();
+    worker_.on_request_done(this, /*ok=*/false);
+    return;
+  }
+  if (!s->wrote_request_bytes) {
+    end_stream(id);  // nothing of it reached the worker
+    worker_.on_request_done(this, /*ok=*/false);
+    after_stream_ended();
+    return;
+  }
+  // The worker hears FCGI_ABORT_REQUEST; the id stays taken (and counted in
+  // flight) until its END_REQUEST, and what it still sends is dropped. A
+  // worker that never ends it gets response_timeout, then the connection is
+  // retired.
+  s->exchange = nullptr;
+  s->last_activity = now(loop_);
+  auto batch = std::make_unique<WriteBatch>();
+  fcgi::write_abort_request(id, *batch);
+  write_batch(std::move(batch));
+  if (state_ == State::Active) arm_timer();
+}
+
+void UpstreamConnection::send(uint16_t id, std::unique_ptr<WriteBatch> batch) {
   if (state_ == State::Closing || batch->empty()) return;
+  if (Stream* s = find(id)) s->wrote_request_bytes = true;
+  write_batch(std::move(batch));
+}
+
+void UpstreamConnection::write_batch(std::unique_ptr<WriteBatch> batch) {
   WriteBatch* b = batch.get();
   b->req.data = b;
   auto& bufs = b->bufs();
-  wrote_request_bytes_ = true;
   // Most batches fit the socket buffer: write them now, and only queue (and
-  // wait for a callback) what the kernel did not take.
-  int rc = state_ == State::Connecting
+  // wait for a callback) what the kernel did not take. Nothing may overtake
+  // bytes already queued.
+  int rc = state_ == State::Connecting || write_backlog_ > 0
                ? UV_EAGAIN
                : uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), bufs.data(), unsigned(bufs.size()));
   size_t left = bufs.size();
@@ -144,7 +233,15 @@ void UpstreamConnection::on_written(WriteBatch* b, int status) {
     fail(Error::WorkerVanished, FailureKind::Vanished, fmt::format("write failed: {}", uv_strerror(status)));
     return;
   }
-  if (exchange_) exchange_->on_upstream_drained();
+  // Request bodies may flow again. Collected first: an exchange may write,
+  // and a failed write empties the list.
+  std::vector<uint16_t> ids;
+  for (const Stream& s : streams_)
+    if (s.exchange) ids.push_back(s.id);
+  for (uint16_t id : ids) {
+    if (state_ == State::Closing) return;
+    if (Stream* s = find(id); s && s->exchange) s->exchange->on_upstream_drained();
+  }
 }
 
 void UpstreamConnection::on_alloc_cb(uv_handle_t* h, size_t, uv_buf_t* buf) {
@@ -173,9 +270,12 @@ void UpstreamConnection::on_read(ssize_t nread, const uv_buf_t* buf) {
                          : fmt::format("connection lost mid-request: {}", uv_strerror(int(nread))));
     return;
   }
-  last_activity_ = now(loop_);
-  awaiting_verdict_ = false;
-  if (exchange_ && !read_paused_) arm_response_timer();
+  // On an unshared connection any byte is the request's progress (a large
+  // record arrives in many reads); on a shared one each record says whose.
+  if (streams_.size() == 1 && !multiplexed_) {
+    streams_.front().last_activity = now(loop_);
+    streams_.front().awaiting_verdict = false;
+  }
   auto r = parser_.feed({reinterpret_cast<const std::byte*>(buf->base), size_t(nread)}, *this);
   if (state_ == State::Closing) return;
   if (!r) {
@@ -183,77 +283,130 @@ void UpstreamConnection::on_read(ssize_t nread, const uv_buf_t* buf) {
                                 fcgi::to_string(r.error()));
     fail(Error::WorkerProtocol, FailureKind::Protocol,
          fmt::format("FastCGI protocol error: {}", fcgi::to_string(r.error())));
+    return;
   }
+  if (state_ == State::Active && !read_paused_) arm_timer();
 }
 
-bool UpstreamConnection::stray_record(uint16_t id, std::string_view type) {
-  if (exchange_ != nullptr && id == request_id_) return false;
-  // One request at a time runs on a connection, and an abandoned request's
-  // connection is closed, never reused: a record for any other id (a wrong
-  // id, or output after END_REQUEST) is the worker's mistake, and nothing
-  // more it sends on this connection can be trusted.
-  worker_.thread().log().warn("worker_stray_record", "worker={} type={} request_id={} expected={}",
-                              worker_.name(), type, id, exchange_ ? request_id_ : 0);
-  if (exchange_ != nullptr) {
+UpstreamConnection::Stream* UpstreamConnection::stream_for_record(uint16_t id, std::string_view type) {
+  if (Stream* s = find(id)) return s;
+  // Ids stay taken until their END_REQUEST, aborted ones included: no record
+  // of a well-behaved worker can name an id that is not in flight.
+  worker_.thread().log().warn("worker_stray_record", "worker={} type={} request_id={} in_flight={}",
+                              worker_.name(), type, id, streams_.size());
+  if (!streams_.empty()) {
     fail(Error::WorkerProtocol, FailureKind::Protocol,
-         fmt::format("{} record for request id {}, expected {}", type, id, request_id_));
-    return true;
+         fmt::format("{} record for request id {}, which is not in flight", type, id));
+    return nullptr;
   }
   if (state_ == State::Idle) worker_.on_idle_closed(this, false);
   close();
-  return true;
+  return nullptr;
 }
 
 void UpstreamConnection::on_stdout(uint16_t id, std::span<const std::byte> bytes) {
-  if (state_ == State::Closing || stray_record(id, "STDOUT")) return;
-  if (bytes.empty()) return;  // the end of STDOUT: END_REQUEST follows
-  if (!got_response_bytes_) {
-    got_response_bytes_ = true;
-    worker_.pool().record_first_byte(now(loop_) - request_started_);
+  if (state_ == State::Closing) return;
+  Stream* s = stream_for_record(id, "STDOUT");
+  if (s == nullptr) return;
+  s->last_activity = now(loop_);
+  s->awaiting_verdict = false;
+  if (bytes.empty() || s->exchange == nullptr) return;  // end of STDOUT, or an aborted request's output
+  if (!s->got_response_bytes) {
+    s->got_response_bytes = true;
+    worker_.pool().record_first_byte(s->last_activity - s->started);
   }
-  exchange_->on_stdout(bytes);
+  s->exchange->on_stdout(bytes);  // may release the stream: |s| is not used after this
 }
 
 void UpstreamConnection::on_stderr(uint16_t id, std::span<const std::byte> bytes) {
-  if (state_ == State::Closing || stray_record(id, "STDERR")) return;
-  got_response_bytes_ = true;
-  exchange_->on_stderr(bytes);
+  if (state_ == State::Closing) return;
+  Stream* s = stream_for_record(id, "STDERR");
+  if (s == nullptr) return;
+  s->last_activity = now(loop_);
+  s->awaiting_verdict = false;
+  s->got_response_bytes = true;
+  if (s->exchange) s->exchange->on_stderr(bytes);
 }
 
 void UpstreamConnection::on_end_request(uint16_t id, uint32_t app_status, fcgi::ProtocolStatus status) {
-  if (state_ == State::Closing || stray_record(id, "END_REQUEST")) return;
-  Exchange* ex = std::exchange(exchange_, nullptr);
-  uv_timer_stop(&timer_);
+  if (state_ == State::Closing) return;
+  Stream* s = stream_for_record(id, "END_REQUEST");
+  if (s == nullptr) return;
+  const bool got_response_bytes = s->got_response_bytes;
+  Exchange* ex = end_stream(id);
   ++requests_served_;
+  last_end_ = now(loop_);
+  if (ex == nullptr) {
+    // An aborted request ended: its id is free, and the worker's capacity.
+    after_stream_ended();
+    worker_.on_request_done(this, /*ok=*/true);
+    return;
+  }
+  if (status == fcgi::ProtocolStatus::CantMpxConn && multiplexed_ && !got_response_bytes) {
+    // The worker takes one request per connection after all: this one did
+    // not run, and goes elsewhere (or on a connection of its own).
+    worker_.on_cant_multiplex();
+    retire();
+    after_stream_ended();
+    worker_.on_request_done(this, /*ok=*/false);
+    ex->on_upstream_failed({Error::NoWorker, FailureKind::Overloaded, /*reached_worker=*/false,
+                            /*reused_connection=*/false, /*evicted=*/false});
+    return;
+  }
   const bool refused = status == fcgi::ProtocolStatus::Overloaded ||
                        status == fcgi::ProtocolStatus::CantMpxConn;
-  if (refused && !got_response_bytes_) {
+  if (refused && !got_response_bytes) {
     // The worker turned the request away before doing anything with it.
     worker_.on_failure(FailureKind::Overloaded, fmt::format("END_REQUEST {}", fcgi::to_string(status)));
-    worker_.on_request_done(this, /*ok=*/false, /*reusable=*/false);
+    std::vector<Stream> others = std::exchange(streams_, {});
     close();
+    worker_.on_request_done(this, /*ok=*/false);
     ex->on_upstream_failed({Error::NoWorker, FailureKind::Overloaded, /*reached_worker=*/false,
-                            requests_served_ > 1, /*evicted=*/false});
+                            /*reused_connection=*/false, /*evicted=*/false});
+    for (const Stream& o : others) {
+      worker_.on_request_done(this, /*ok=*/false);
+      if (o.exchange)
+        o.exchange->on_upstream_failed({Error::NoWorker, FailureKind::Overloaded,
+                                        /*reached_worker=*/o.got_response_bytes, false, false});
+    }
     return;
   }
   // The parser lives as long as the connection, so a record still arriving
-  // (padding, or a late record for this id) is consumed and dropped later;
-  // what matters is that our side has nothing of this request in flight.
-  const bool reusable = write_backlog_ == 0 && keep_conn_ && !read_paused_;
-  if (reusable) become_idle();
-  worker_.on_request_done(this, /*ok=*/true, reusable);
+  // (padding, or a late record for this id) is consumed and dropped later.
+  // Idle (or closed) first, then the capacity is freed: a queued request may
+  // take this very connection.
+  after_stream_ended();
+  worker_.on_request_done(this, /*ok=*/true);
   ex->on_end_request(app_status, status);
 }
 
-void UpstreamConnection::become_idle() {
+void UpstreamConnection::after_stream_ended() {
+  if (state_ == State::Closing) return;
+  if (!streams_.empty()) {
+    if (state_ == State::Active) arm_timer();
+    return;  // the others carry on
+  }
+  if (state_ == State::Connecting) return;  // connecting for nobody: on_connect decides
+  const bool reusable = keep_conn_ && write_backlog_ == 0 && !read_paused_ && !retired_;
+  if (!reusable) {
+    close();
+    return;
+  }
   state_ = State::Idle;
   idle_since_ = now(loop_);
   uv_timer_start(&timer_, &UpstreamConnection::on_timer_cb,
                  uint64_t(worker_.pool_config().keepalive_timeout.count()), 0);
+  worker_.on_connection_idle(this);  // kept for reuse, or closed
+}
+
+void UpstreamConnection::retire() {
+  retired_ = true;
+  if (state_ == State::Idle) close();
 }
 
 void UpstreamConnection::on_get_values_result(std::vector<std::pair<std::string, std::string>>) {
-  // Capability discovery is not asked for yet; an unsolicited answer is harmless.
+  // Capabilities are learned by probes on connections of their own; an
+  // unsolicited answer here is harmless.
 }
 
 void UpstreamConnection::on_unknown_type(uint8_t type) {
@@ -261,7 +414,7 @@ void UpstreamConnection::on_unknown_type(uint8_t type) {
 }
 
 void UpstreamConnection::pause_reading() {
-  if (read_paused_ || state_ == State::Closing) return;
+  if (multiplexed_ || read_paused_ || state_ == State::Closing) return;
   read_paused_ = true;
   uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
   // The worker is not slow: our client is. The gap timer waits with the reads.
@@ -274,97 +427,137 @@ void UpstreamConnection::resume_reading() {
   if (state_ != State::Connecting) {
     uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &UpstreamConnection::on_alloc_cb,
                   &UpstreamConnection::on_read_cb);
-    if (exchange_) arm_response_timer();
+    for (Stream& s : streams_) s.last_activity = now(loop_);  // the wait was the client's
+    if (state_ == State::Active) arm_timer();
   }
 }
 
-void UpstreamConnection::restart_response_clock() {
-  if (state_ != State::Active || exchange_ == nullptr) return;
-  request_started_ = now(loop_);
-  suspect_at_ = request_started_ + worker_.pool().suspect_threshold().value_or(worker_.pool_config().suspect_after);
-  suspected_ = false;
-  if (!got_response_bytes_) last_activity_ = request_started_;
-  if (!read_paused_) arm_response_timer();
+void UpstreamConnection::restart_response_clock(uint16_t id) {
+  Stream* s = find(id);
+  if (state_ != State::Active || s == nullptr || s->exchange == nullptr) return;
+  const bool got = s->got_response_bytes;
+  start_stream(*s);
+  if (got) s->last_activity = now(loop_);
+  arm_timer();
 }
 
-void UpstreamConnection::arm_response_timer() {
-  // One timer, lazily re-armed (STYLE C6): it wakes at the earlier of the
-  // response deadline (last byte + response_timeout) and, while no byte has
-  // come yet, the early-suspicion point.
+void UpstreamConnection::arm_timer() {
+  // One timer, lazily re-armed (STYLE C6): it wakes at the earliest of every
+  // request's deadline (last byte + response_timeout), its verdict time when
+  // held for a probe, and, while no byte has come yet, its early-suspicion
+  // point.
+  if (state_ != State::Active || read_paused_) return;
+  const Millis response_timeout = worker_.pool_config().response_timeout;
+  TimePoint wake = TimePoint::max();
+  for (const Stream& s : streams_) {
+    if (s.exchange && s.awaiting_verdict) {
+      wake = std::min(wake, s.verdict_at);  // its response deadline has passed already
+      continue;
+    }
+    wake = std::min(wake, s.last_activity + response_timeout);
+    if (s.exchange && !s.got_response_bytes && !s.suspected) wake = std::min(wake, s.suspect_at);
+  }
+  if (watching_backlog())
+    wake = std::min(wake, streams_.front().started + worker_.pool_config().suspect_after);
+  if (wake == TimePoint::max()) return;
   const TimePoint t = now(loop_);
-  TimePoint wake = last_activity_ + worker_.pool_config().response_timeout;
-  if (!got_response_bytes_ && !suspected_) wake = std::min(wake, suspect_at_);
-  if (!got_response_bytes_ && requests_served_ == 0 && !backlog_reported_)
-    wake = std::min(wake, request_started_ + worker_.pool_config().suspect_after);
-  // At least 1 ms: a zero timeout started from this timer's own callback
-  // runs again within the same uv__run_timers pass (loop time does not
-  // advance), so a deadline that stays in the past would spin forever.
+  // At least 1ms: a due timer re-armed with 0 from its own callback would
+  // run again before the loop's clock moves.
   const auto wait = wake > t ? wake - t : Millis(1);
   uv_timer_start(&timer_, &UpstreamConnection::on_timer_cb, uint64_t(wait.count()), 0);
 }
 
-void UpstreamConnection::on_response_deadline() {
+bool UpstreamConnection::watching_backlog() const {
+  return !multiplexed_ && !backlog_reported_ && requests_served_ == 0 && streams_.size() == 1 &&
+         !streams_.front().got_response_bytes;
+}
+
+void UpstreamConnection::check_deadlines() {
   const TimePoint t = now(loop_);
   const Millis response_timeout = worker_.pool_config().response_timeout;
-  if (exchange_ && !exchange_->request_complete() && write_backlog_ == 0 && !got_response_bytes_) {
-    // The worker has taken all of the body we have; the client is the one
-    // still sending it (body_timeout bounds that). Neither a timeout nor a
-    // suspicion: the clock restarts once the request is complete. Until
-    // then, look again later: every deadline armed from the request's start
-    // (early suspicion, the backlog sign) moves with it, or the timer would
-    // be due at once, again and again.
-    request_started_ = t;
-    last_activity_ = t;
-    suspect_at_ = t + response_timeout;
-    arm_response_timer();
-    return;
-  }
-  if (t >= last_activity_ + response_timeout) {
-    if (!awaiting_verdict_ && exchange_ && !got_response_bytes_ && exchange_->is_safe_method()) {
-      // A safe request that got nothing yet is held for the probe's verdict
-      // (at most probe_timeout): if the worker is hung, the eviction moves
-      // the request to another worker instead of failing it; if the worker
-      // answers, only this request was slow, and it gets its 504.
-      awaiting_verdict_ = true;
-      worker_.suspect(fmt::format("response timeout {}ms", response_timeout.count()));
-      uv_timer_start(&timer_, &UpstreamConnection::on_timer_cb,
-                     uint64_t((worker_.pool_config().probe_timeout + Millis(100)).count()), 0);
-      return;
-    }
-    worker_.thread().log().warn("worker_response_timeout", "worker={} after={}ms request_id={}",
-                                worker_.name(), response_timeout.count(), request_id_);
-    // A timeout alone does not tell a hung worker from a slow request: the
-    // request fails (504), and a probe decides about the worker.
-    Exchange* ex = std::exchange(exchange_, nullptr);
-    worker_.on_request_done(this, /*ok=*/false, /*reusable=*/false);
-    worker_.suspect(fmt::format("response timeout {}ms", response_timeout.count()));
-    if (ex)
-      ex->on_upstream_failed({Error::ResponseTimeout, FailureKind::ResponseTimeout,
-                              /*reached_worker=*/true, requests_served_ > 0, /*evicted=*/false});
-    close();
-    return;
-  }
-  if (!got_response_bytes_ && requests_served_ == 0 && !backlog_reported_ &&
-      t >= request_started_ + worker_.pool_config().suspect_after) {
+  if (watching_backlog() && t >= streams_.front().started + worker_.pool_config().suspect_after) {
     // A fresh connection still waits: perhaps in the worker's backlog.
     backlog_reported_ = true;
     worker_.on_backlog_sign();
     if (state_ != State::Active) return;
   }
-  if (!got_response_bytes_ && !suspected_ && t >= suspect_at_) {
-    // The threshold is looked at again now: a request sent before the pool
-    // had any history (the first ones after start) is judged by the history
-    // gathered since, from the other workers' answers.
-    const Millis waited = t - request_started_;
-    if (auto threshold = worker_.pool().suspect_threshold(); threshold && waited >= *threshold) {
-      suspected_ = true;
-      worker_.suspect(fmt::format("no response byte after {}ms (pool threshold {}ms)", waited.count(),
-                                  threshold->count()));
-    } else {
-      suspect_at_ = request_started_ + (threshold ? *threshold : waited * 2);
+  // Collected first: a timed-out request's exchange may retry, and the
+  // connection may close under the loop.
+  std::vector<uint16_t> ids;
+  for (const Stream& s : streams_) ids.push_back(s.id);
+  for (uint16_t id : ids) {
+    if (state_ == State::Closing) return;
+    Stream* s = find(id);
+    if (s == nullptr) continue;
+    if (s->exchange == nullptr) {
+      if (t >= s->last_activity + response_timeout) {
+        // An aborted request the worker never ended: stop waiting for it,
+        // and stop using a connection whose id it may still answer later.
+        end_stream(id);
+        retire();
+        worker_.on_request_done(this, /*ok=*/false);
+        after_stream_ended();
+      }
+      continue;
+    }
+    if (!s->exchange->request_complete() && !s->got_response_bytes && write_backlog_ == 0 &&
+        (t >= s->last_activity + response_timeout || (!s->suspected && t >= s->suspect_at))) {
+      // The worker has taken all of the body we have; the client is the one
+      // still sending it (body_timeout bounds that). Neither a timeout nor a
+      // suspicion: the clock restarts once the request is complete. Until
+      // then, look again in response_timeout.
+      s->last_activity = t;
+      s->suspect_at = t + response_timeout;
+      s->started = t;
+      continue;
+    }
+    if (t >= s->last_activity + response_timeout) {
+      if (!s->awaiting_verdict && !s->got_response_bytes && s->exchange->is_safe_method()) {
+        // A safe request that got nothing yet is held for the probe's verdict
+        // (at most probe_timeout): if the worker is hung, the eviction moves
+        // the request to another worker instead of failing it; if the worker
+        // answers, only this request was slow, and it gets its 504.
+        s->awaiting_verdict = true;
+        s->verdict_at = t + worker_.pool_config().probe_timeout + kVerdictSlack;
+        worker_.suspect(fmt::format("response timeout {}ms", response_timeout.count()));
+        continue;
+      }
+      if (s->awaiting_verdict && t < s->verdict_at) continue;
+      on_response_timeout(id);
+      continue;
+    }
+    if (!s->got_response_bytes && !s->suspected && t >= s->suspect_at) {
+      // The threshold is looked at again now: a request sent before the pool
+      // had any history (the first ones after start) is judged by the
+      // history gathered since, from the other workers' answers.
+      const Millis waited = t - s->started;
+      if (auto threshold = worker_.pool().suspect_threshold(); threshold && waited >= *threshold) {
+        s->suspected = true;
+        worker_.suspect(fmt::format("no response byte after {}ms (pool threshold {}ms)", waited.count(),
+                                    threshold->count()));
+      } else {
+        s->suspect_at = s->started + (threshold ? *threshold : waited * 2);
+      }
     }
   }
-  if (state_ == State::Active) arm_response_timer();
+  if (state_ == State::Active) arm_timer();
+}
+
+void UpstreamConnection::on_response_timeout(uint16_t id) {
+  const Millis response_timeout = worker_.pool_config().response_timeout;
+  worker_.thread().log().warn("worker_response_timeout", "worker={} after={}ms request_id={}",
+                              worker_.name(), response_timeout.count(), id);
+  Stream* s = find(id);
+  Exchange* ex = s ? s->exchange : nullptr;
+  // A timeout alone does not tell a hung worker from a slow request: the
+  // request fails (504), and a probe decides about the worker. The request
+  // is aborted on the worker; an unshared connection cannot be reused (its
+  // answer may still come), a shared one goes on with the others.
+  release(id);
+  worker_.suspect(fmt::format("response timeout {}ms", response_timeout.count()));
+  if (ex)
+    ex->on_upstream_failed({Error::ResponseTimeout, FailureKind::ResponseTimeout,
+                            /*reached_worker=*/true, /*reused_connection=*/false, /*evicted=*/false});
 }
 
 void UpstreamConnection::on_worker_evicted() {
@@ -372,27 +565,48 @@ void UpstreamConnection::on_worker_evicted() {
     case State::Idle:
       close();
       return;
-    case State::Connecting:
-      if (exchange_) abandon(/*reached_worker=*/false);  // never reached it: always moves
-      else close();
+    case State::Connecting: {
+      // Nothing reached the worker: every request moves.
+      std::vector<uint16_t> ids;
+      for (const Stream& s : streams_) ids.push_back(s.id);
+      for (uint16_t id : ids) {
+        if (state_ == State::Closing) break;
+        abandon(id, /*reached_worker=*/false);
+      }
+      close();
       return;
-    case State::Active:
-      if (exchange_ && !got_response_bytes_ && exchange_->may_move_on_eviction()) abandon(true);
+    }
+    case State::Active: {
+      std::vector<uint16_t> ids;
+      for (const Stream& s : streams_) ids.push_back(s.id);
+      for (uint16_t id : ids) {
+        if (state_ == State::Closing) return;
+        Stream* s = find(id);
+        if (s && s->exchange && !s->got_response_bytes && s->exchange->may_move_on_eviction())
+          abandon(id, /*reached_worker=*/true);
+      }
+      // A shared connection left with only abandoned requests on a hung
+      // worker has nothing more to wait for.
+      if (state_ != State::Closing && multiplexed_ &&
+          std::none_of(streams_.begin(), streams_.end(), [](const Stream& s) { return s.exchange != nullptr; })) {
+        std::vector<Stream> aborted = std::exchange(streams_, {});
+        close();
+        for (size_t i = 0; i < aborted.size(); ++i) worker_.on_request_done(this, /*ok=*/false);
+      }
       return;  // the rest keep their own deadline
+    }
     case State::Closing:
       return;
   }
 }
 
-void UpstreamConnection::abandon(bool reached_worker) {
-  Exchange* ex = std::exchange(exchange_, nullptr);
-  // Closing the connection is the abort: a hung worker would not read an
-  // FCGI_ABORT_REQUEST anyway, and this request's id dies with the socket.
-  worker_.on_request_done(this, /*ok=*/false, /*reusable=*/false);
-  close();
+void UpstreamConnection::abandon(uint16_t id, bool reached_worker) {
+  Stream* s = find(id);
+  Exchange* ex = s ? s->exchange : nullptr;
+  release(id);
   if (ex)
     ex->on_upstream_failed({Error::WorkerVanished, FailureKind::ProbeUnanswered, reached_worker,
-                            requests_served_ > 0, /*evicted=*/true});
+                            /*reused_connection=*/false, /*evicted=*/true});
 }
 
 void UpstreamConnection::on_timer_cb(uv_timer_t* t) {
@@ -412,7 +626,7 @@ void UpstreamConnection::on_timer() {
       close();  // kept long enough
       return;
     case State::Active:
-      on_response_deadline();
+      check_deadlines();
       return;
     case State::Closing:
       return;
@@ -422,30 +636,40 @@ void UpstreamConnection::on_timer() {
 void UpstreamConnection::fail(Error e, FailureKind kind, std::string_view detail) {
   if (state_ == State::Closing) return;
   const bool was_connecting = state_ == State::Connecting;
-  const bool reused = requests_served_ > 0;
-  Exchange* ex = std::exchange(exchange_, nullptr);
-  // A reused connection that died before answering anything is the stale
-  // keep-alive race, not a worker fault: the worker closed it just before our
-  // request arrived.
-  const bool stale_keepalive = reused && !got_response_bytes_ && kind == FailureKind::Vanished;
-  if (ex)
-    worker_.thread().log().warn("worker_request_failed", "worker={} request_id={} reason={} detail={}",
-                                worker_.name(), request_id_, to_string(kind), q(detail));
+  // A reused connection that died before answering any of its requests is
+  // the stale keep-alive race, not a worker fault: the worker closed it just
+  // before our request arrived.
+  const bool stale_keepalive =
+      requests_served_ > 0 && kind == FailureKind::Vanished &&
+      std::none_of(streams_.begin(), streams_.end(), [](const Stream& s) { return s.got_response_bytes; });
   if (!stale_keepalive) worker_.on_failure(kind, detail);
-  if (ex) {
-    worker_.on_request_done(this, /*ok=*/false, /*reusable=*/false);
-    close();
-    ex->on_upstream_failed(
-        {e, kind, /*reached_worker=*/!was_connecting && wrote_request_bytes_, reused, /*evicted=*/false});
-  }
+  // The worker closed right after its first response although we asked it
+  // to keep the connection: the same lesson as a close while idle.
+  else if (requests_served_ == 1 && now(loop_) - last_end_ <= kCloseAfterResponseWindow)
+    worker_.on_closed_after_response();
+  for (const Stream& s : streams_)
+    if (s.exchange)
+      worker_.thread().log().warn("worker_request_failed", "worker={} request_id={} reason={} detail={}",
+                                  worker_.name(), s.id, to_string(kind), q(detail));
+  // Closed before anyone is told: no request may be given to it again.
+  std::vector<Stream> failed = std::exchange(streams_, {});
   close();
+  for (const Stream& s : failed) {
+    worker_.on_request_done(this, /*ok=*/false);
+    if (s.exchange)
+      s.exchange->on_upstream_failed({e, kind, /*reached_worker=*/!was_connecting && s.wrote_request_bytes,
+                                      stale_keepalive, /*evicted=*/false});
+  }
 }
 
 void UpstreamConnection::close() {
   if (state_ == State::Closing) return;
   state_ = State::Closing;
   worker_.health().add_open_conn(-1);
-  exchange_ = nullptr;
+  // Requests still attached here (shutdown) are let go without a word: their
+  // exchanges are being closed too.
+  for (size_t i = 0; i < streams_.size(); ++i) worker_.forget_request();
+  streams_.clear();
   uv_timer_stop(&timer_);
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &UpstreamConnection::on_close_cb);
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &UpstreamConnection::on_close_cb);

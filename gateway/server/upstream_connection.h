@@ -1,7 +1,14 @@
-// A FastCGI client connection over TCP to one worker. Carries one request at
-// a time (a fresh request id for each, so records that arrive late for a
-// finished request are recognised and dropped); kept alive with
-// FCGI_KEEP_CONN between requests when the worker allows it.
+// A FastCGI client connection over TCP to one worker.
+//
+// Unshared (the worker does not multiplex): one request at a time, kept
+// alive with FCGI_KEEP_CONN between requests when the worker allows it.
+// Multiplexed (the worker said FCGI_MPXS_CONNS=1, or multiplex = "on"):
+// many requests in flight at once, each with its own request id, their
+// records interleaved in both directions.
+//
+// Every request in flight is a Stream, keyed by its id. An id stays taken
+// until the worker's END_REQUEST for it (RequestIds), also after an abort,
+// so a late record is always recognised and dropped.
 //
 // Lifetime: owned by its Worker. close() closes the socket and the timer; the
 // last close callback tells the Worker, which frees it.
@@ -9,15 +16,16 @@
 
 #include <uv.h>
 
-#include <array>
 #include <list>
 #include <memory>
+#include <vector>
 
 #include "fcgi/stream_parser.h"
 #include "gateway/base/clock.h"
 #include "gateway/base/error.h"
 #include "gateway/base/write_batch.h"
 #include "gateway/upstream/health_tracker.h"
+#include "gateway/upstream/request_ids.h"
 
 namespace fcgimux {
 
@@ -26,34 +34,52 @@ class Worker;
 
 class UpstreamConnection : private fcgi::StreamHandler {
  public:
-  UpstreamConnection(Worker& worker, uv_loop_t* loop);
+  UpstreamConnection(Worker& worker, uv_loop_t* loop, bool multiplexed);
   ~UpstreamConnection() override;
 
   // Starts connecting. Returns false when libuv refused at once (the caller
   // treats it like a refused connection).
   bool connect();
-  // |ex| becomes the request this connection carries; a new request id is
-  // taken. If connected already, the exchange is told it may write.
-  void attach(Exchange* ex);
-  // The exchange went away mid-request: the connection cannot be reused.
-  void detach_and_close();
-  // Writes a batch (records for the current request).
-  void send(std::unique_ptr<WriteBatch> batch);
-  // Backpressure from a slow client.
-  // The request is completely written (STDIN ended): the worker's time to
+  // |ex| becomes a request on this connection, with a request id of its own
+  // (returned, and told to the exchange). If connected already, the exchange
+  // is told it may write.
+  uint16_t attach(Exchange* ex);
+  // The exchange of request |id| let go (client gone, unusable response).
+  // Unshared: the connection closes, which is the abort the worker sees.
+  // Multiplexed: FCGI_ABORT_REQUEST is sent and the id stays taken until the
+  // worker's END_REQUEST; the request's output is dropped meanwhile.
+  void release(uint16_t id);
+  // Writes a batch of records of request |id|.
+  void send(uint16_t id, std::unique_ptr<WriteBatch> batch);
+  // Request |id| is completely written (STDIN ended): the worker's time to
   // answer, and the early-suspicion point, count from now.
-  void restart_response_clock();
+  void restart_response_clock(uint16_t id);
+  // Backpressure from a slow client; only on an unshared connection (a
+  // shared one must keep reading for the other requests).
   void pause_reading();
   void resume_reading();
   void close();
-  // The worker was evicted: a request that never reached it moves at once;
-  // one whose exchange may be replayed (safe, nothing sent to the client,
-  // within the retry budget) is abandoned here and moves too; the rest keep
+  // The worker was evicted: requests that never reached it move at once;
+  // those whose exchange may be replayed (safe, nothing sent to the client,
+  // within the retry budget) are abandoned here and move too; the rest keep
   // their own deadline.
   void on_worker_evicted();
+  // No new requests: the worker said it cannot multiplex, or the connection
+  // served keepalive_requests. It closes when its last request ends.
+  void retire();
 
-  uint16_t request_id() const { return request_id_; }
+  bool multiplexed() const { return multiplexed_; }
+  // An idle connection the worker has closed (its FIN or RST is waiting in
+  // the socket, not yet read by the loop): checked before reuse, so that the
+  // stale keep-alive race is lost only in the last microseconds.
+  bool peer_closed();
+  // Takes another request now: connected or connecting, not retired, under
+  // its cap (1 unshared; requests per connection when multiplexed).
+  bool accepts(unsigned reqs_per_conn) const;
   bool idle() const { return state_ == State::Idle; }
+  size_t in_flight() const { return streams_.size(); }
+  // Requests in flight here that may not be sent twice (POST...).
+  size_t unsafe_in_flight() const;
   unsigned requests_served() const { return requests_served_; }
   size_t write_backlog() const { return write_backlog_; }
   bool keep_conn() const { return keep_conn_; }
@@ -64,6 +90,21 @@ class UpstreamConnection : private fcgi::StreamHandler {
  private:
   enum class State { Connecting, Idle, Active, Closing };
 
+  // One request in flight on this connection.
+  struct Stream {
+    uint16_t id = 0;
+    Exchange* exchange = nullptr;  // not owned; null once released (aborting)
+    TimePoint started{};           // attached (the request is written as soon as connected)
+    TimePoint last_activity{};     // the request's last record from the worker (or its start)
+    TimePoint suspect_at{};        // early suspicion: no byte by then → probe the worker
+    TimePoint verdict_at{};        // held for a probe's verdict until then
+    bool got_response_bytes = false;
+    bool wrote_request_bytes = false;
+    bool suspected = false;
+    bool awaiting_verdict = false;  // timed out; held for the probe's verdict
+    bool unsafe = false;            // not a safe method: never replayed
+  };
+
   // fcgi::StreamHandler
   void on_stdout(uint16_t id, std::span<const std::byte> bytes) override;
   void on_stderr(uint16_t id, std::span<const std::byte> bytes) override;
@@ -71,18 +112,29 @@ class UpstreamConnection : private fcgi::StreamHandler {
   void on_get_values_result(std::vector<std::pair<std::string, std::string>> values) override;
   void on_unknown_type(uint8_t type) override;
 
+  Stream* find(uint16_t id);
+  // The stream a record for |id| belongs to; null (and the connection failed
+  // or closed) when no request in flight has that id: a wrong id, or output
+  // after END_REQUEST, is the worker's mistake, and nothing more it sends on
+  // this connection can be trusted.
+  Stream* stream_for_record(uint16_t id, std::string_view type);
+  void start_stream(Stream& s);
+  // Removes |id|'s stream and frees its id; returns its exchange (or null).
+  Exchange* end_stream(uint16_t id);
+  // The last request ended: idle (kept for reuse) or closed.
+  void after_stream_ended();
+
   void on_connect(int status);
   void on_read(ssize_t nread, const uv_buf_t* buf);
   void on_written(WriteBatch* b, int status);
   void on_timer();
+  void check_deadlines();
+  // Request |id| got no byte in response_timeout (or its verdict is due).
+  void on_response_timeout(uint16_t id);
   void fail(Error e, FailureKind kind, std::string_view detail);
-  void abandon(bool reached_worker);
-  // True (and the connection failed or closed) when a record for |id| is not
-  // for the request in flight.
-  bool stray_record(uint16_t id, std::string_view type);
-  void arm_response_timer();
-  void on_response_deadline();
-  void become_idle();
+  void abandon(uint16_t id, bool reached_worker);
+  void arm_timer();
+  void write_batch(std::unique_ptr<WriteBatch> batch);
 
   static void on_connect_cb(uv_connect_t* req, int status);
   static void on_alloc_cb(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
@@ -93,30 +145,30 @@ class UpstreamConnection : private fcgi::StreamHandler {
 
   Worker& worker_;
   uv_loop_t* loop_;
+  const bool multiplexed_;
   uv_tcp_t tcp_{};
   uv_timer_t timer_{};
   uv_connect_t connect_req_{};
   int open_handles_ = 0;
   State state_ = State::Connecting;
   fcgi::StreamParser parser_;
-  Exchange* exchange_ = nullptr;  // not owned; cleared by both sides
-  uint16_t request_id_ = 0;
+  std::vector<Stream> streams_;   // in flight, live and aborting; few
+  RequestIds ids_;
+  unsigned requests_started_ = 0;
   unsigned requests_served_ = 0;
-  bool got_response_bytes_ = false;
-  bool wrote_request_bytes_ = false;
+  bool retired_ = false;
+  // A first request on this (unshared) connection that waited suspect_after
+  // for its first byte was reported to the worker as a backlog sign (once).
+  bool backlog_reported_ = false;
+  // The backlog sign is still to be watched for: the connection's first
+  // request has no byte yet.
+  bool watching_backlog() const;
   bool reading_ = false;
   bool read_paused_ = false;
   bool keep_conn_ = true;         // FCGI_KEEP_CONN asked for the current request
   size_t write_backlog_ = 0;
-  TimePoint last_activity_{};
   TimePoint idle_since_{};
-  TimePoint request_started_{};   // the current request was written
-  TimePoint suspect_at_{};        // early suspicion: no byte by then → probe the worker
-  bool suspected_ = false;
-  // A first request on this connection that waited suspect_after for its
-  // first byte was reported to the worker as a backlog sign (once).
-  bool backlog_reported_ = false;
-  bool awaiting_verdict_ = false;  // timed out; held for the probe's verdict
+  TimePoint last_end_{};          // the last END_REQUEST
 };
 
 }  // namespace fcgimux

@@ -45,28 +45,20 @@ Worker::~Worker() = default;
 const PoolConfig& Worker::pool_config() const { return pool_.config(); }
 
 bool Worker::assign(Exchange* ex) {
-  // Reuse the most recently used idle connection: it is the one least likely
-  // to have been closed by the worker's own idle timeout.
-  // Until the worker has proven that it keeps connections, an unsafe request
-  // takes only a connection that has stayed open a while after its response:
-  // a worker that closes after every response (uWSGI) has closed it by then.
-  const TimePoint settled = now(thread_.loop()) - kKeepaliveSettle;
-  for (size_t i = idle_.size(); i-- > 0;) {
-    UpstreamConnection* c = idle_[i];
-    if (!keepalive_proven_ && !ex->is_safe_method() && c->idle_since() > settled) continue;
-    idle_.erase(idle_.begin() + ptrdiff_t(i));
-    if (!c->idle()) continue;  // closing
-    ++in_flight_;
-    health_.add_in_flight(1);
-    ex->on_upstream_assigned(c, this);
-    c->attach(ex);
+  if (multiplexing()) {
+    if (UpstreamConnection* c = shared_connection_for(*ex)) {
+      attach(c, ex);
+      return true;
+    }
+  } else if (UpstreamConnection* c = ex->needs_fresh_connection() ? nullptr : idle_connection_for(*ex)) {
+    attach(c, ex);
     return true;
   }
-  auto conn = std::make_unique<UpstreamConnection>(*this, thread_.loop());
+  auto conn = std::make_unique<UpstreamConnection>(*this, thread_.loop(), multiplexing());
   UpstreamConnection* c = conn.get();
   conns_.push_front(std::move(conn));
   c->self_ = conns_.begin();
-  const unsigned cap = health_.capacity();
+  const unsigned cap = health_.conn_capacity();
   if (cap > 0 && health_.open_conns() > int(cap)) {
     // This new connection goes past the worker's capacity: the idle ones
     // other threads keep must go, or it would wait behind them.
@@ -77,14 +69,80 @@ bool Worker::assign(Exchange* ex) {
     on_failure(FailureKind::ConnectRefused, "connect failed");
     return false;  // connect() closed it; on_connection_closed frees it
   }
-  ++in_flight_;
-  health_.add_in_flight(1);
-  ex->on_upstream_assigned(c, this);
-  c->attach(ex);
+  attach(c, ex);
   return true;
 }
 
-void Worker::on_request_done(UpstreamConnection* c, bool ok, bool reusable) {
+void Worker::attach(UpstreamConnection* c, Exchange* ex) {
+  ++in_flight_;
+  health_.add_in_flight(1);
+  c->attach(ex);  // tells the exchange its connection and request id
+}
+
+UpstreamConnection* Worker::idle_connection_for(const Exchange& ex) {
+  // Reuse the most recently used idle connection: it is the one least likely
+  // to have been closed by the worker's own idle timeout.
+  // Until the worker has proven that it keeps connections, an unsafe request
+  // takes only a connection that has stayed open a while after its response:
+  // a worker that closes after every response (uWSGI) has closed it by then.
+  const TimePoint settled = now(thread_.loop()) - kKeepaliveSettle;
+  for (size_t i = idle_.size(); i-- > 0;) {
+    UpstreamConnection* c = idle_[i];
+    if (!keepalive_proven_ && !ex.is_safe_method() && c->idle_since() > settled) continue;
+    idle_.erase(idle_.begin() + ptrdiff_t(i));
+    if (!c->idle() || !c->accepts(1)) continue;
+    if (c->peer_closed()) {
+      c->close();
+      continue;
+    }
+    return c;
+  }
+  return nullptr;
+}
+
+bool Worker::multiplexing() const { return keeps_connections_ && health_.multiplexes(); }
+
+UpstreamConnection* Worker::shared_connection_for(const Exchange& ex) {
+  // Requests gather on as few connections as their cap allows: the busiest
+  // shared connection with room first, then a kept idle one, then a new one.
+  // A worker may say FCGI_MPXS_CONNS=1 and still close the connection after
+  // its first response (Debian's node-fastcgi ignores FCGI_KEEP_CONN),
+  // cutting off every other request on it. Until a connection of this worker
+  // has carried a second request, only safe requests share one (if cut off,
+  // they are sent again); an unsafe one gets a connection of its own.
+  const unsigned per_conn = health_.reqs_per_conn();
+  const bool unsafe = !ex.is_safe_method();
+  if (unsafe && !keepalive_proven_) return nullptr;
+  const TimePoint settled = now(thread_.loop()) - kKeepaliveSettle;
+  UpstreamConnection* busiest = nullptr;
+  UpstreamConnection* least_loaded = nullptr;
+  for (auto& conn : conns_) {
+    UpstreamConnection* c = conn.get();
+    if (!c->multiplexed() || c->idle() || !c->accepts(~0u)) continue;
+    if (!keepalive_proven_ && c->unsafe_in_flight() > 0) continue;
+    if (!least_loaded || c->in_flight() < least_loaded->in_flight()) least_loaded = c;
+    if (c->accepts(per_conn) && (!busiest || c->in_flight() > busiest->in_flight())) busiest = c;
+  }
+  if (busiest) return busiest;
+  for (size_t i = idle_.size(); i-- > 0;) {
+    UpstreamConnection* c = idle_[i];
+    if (!keepalive_proven_ && !ex.is_safe_method() && c->idle_since() > settled) continue;
+    idle_.erase(idle_.begin() + ptrdiff_t(i));
+    if (!c->idle() || !c->multiplexed() || !c->accepts(per_conn)) continue;
+    if (c->peer_closed()) {
+      c->close();
+      continue;
+    }
+    return c;
+  }
+  // Every connection is at its cap. Past the worker's connection capacity a
+  // new one would wait in its accept backlog: the least loaded takes more.
+  const unsigned cap = health_.conn_capacity();
+  if (least_loaded && cap > 0 && health_.open_conns() >= int(cap)) return least_loaded;
+  return nullptr;
+}
+
+void Worker::on_request_done(UpstreamConnection* c, bool ok) {
   bool freed_capacity = false;
   if (in_flight_ > 0) {
     --in_flight_;
@@ -93,6 +151,13 @@ void Worker::on_request_done(UpstreamConnection* c, bool ok, bool reusable) {
     // thread may now go, so they are all told (not only this one).
     const unsigned cap = health_.capacity();
     freed_capacity = cap > 0 && health_.in_flight() + 1 >= int(cap);
+  }
+  if (!ok && health_.in_flight() == 0) {
+    const auto t = health_.on_nothing_in_flight(now(thread_.loop()));
+    if (t.changed()) {
+      log_transition(t, "none of our requests is in flight any more");
+      thread_.notify_health_changed();
+    }
   }
   if (ok) {
     if (c->requests_served() >= 2) keepalive_proven_ = true;
@@ -103,32 +168,58 @@ void Worker::on_request_done(UpstreamConnection* c, bool ok, bool reusable) {
       thread_.notify_health_changed();
     }
   }
-  const PoolConfig& pc = pool_.config();
-  // Until keep-alive is proven one idle connection is enough to prove it;
-  // more would only hold worker threads (libfcgi, PHP-FPM children) idle.
-  const size_t idle_cap = keepalive_proven_ ? pc.max_idle_conns : std::min<size_t>(1, pc.max_idle_conns);
-  // Never keep more connections open than the worker's capacity: an idle one
-  // would pin a child that another thread's new connection then waits for.
-  const unsigned cap = health_.capacity();
-  const bool over_capacity = cap > 0 && health_.open_conns() > int(cap);
-  const TimePoint t = now(thread_.loop());
-  if (reusable && keeps_connections_ && c->keep_conn() && !thread_.stopping() && idle_.size() < idle_cap &&
-      !over_capacity && admits_new_work(t) && health_.keeps_idle_connections(t, pc.keepalive_timeout)) {
-    idle_.push_back(c);
-  } else {
-    c->close();
-  }
   pool_.on_capacity();
   if (freed_capacity) thread_.notify_health_changed();
 }
 
+void Worker::forget_request() {
+  if (in_flight_ == 0) return;
+  --in_flight_;
+  health_.add_in_flight(-1);
+}
+
+void Worker::on_connection_idle(UpstreamConnection* c) {
+  const PoolConfig& pc = pool_.config();
+  // Until keep-alive is proven one idle connection is enough to prove it;
+  // more would only hold worker threads (libfcgi, PHP-FPM children) idle.
+  const size_t idle_cap =
+      keepalive_proven_ || c->multiplexed() ? pc.max_idle_conns : std::min<size_t>(1, pc.max_idle_conns);
+  // Never keep more connections open than the worker's capacity: an idle one
+  // would pin a child that another thread's new connection then waits for.
+  const unsigned cap = health_.conn_capacity();
+  const bool over_capacity = cap > 0 && health_.open_conns() > int(cap);
+  const bool keeps = keeps_connections_ && (c->multiplexed() || c->keep_conn());
+  const TimePoint t = now(thread_.loop());
+  if (keeps && !thread_.stopping() && idle_.size() < idle_cap && !over_capacity && admits_new_work(t) &&
+      health_.keeps_idle_connections(t, pc.keepalive_timeout)) {
+    idle_.push_back(c);
+  } else {
+    c->close();
+  }
+}
+
+void Worker::on_cant_multiplex() {
+  if (!health_.multiplexes()) return;
+  health_.learn_no_multiplexing();
+  thread_.log().warn("worker_no_multiplexing", "worker={} reason={}", name(),
+                     q("FCGI_CANT_MPX_CONN: one request per connection from now on"));
+  // Shared connections take no new requests; those in flight finish.
+  for (auto& c : conns_)
+    if (c->multiplexed()) c->retire();
+}
+
 void Worker::on_idle_closed(UpstreamConnection* c, bool soon_after_response) {
   idle_.erase(std::remove(idle_.begin(), idle_.end(), c), idle_.end());
-  if (soon_after_response && c->requests_served() == 1 && keeps_connections_ &&
-      ++closes_after_response_ >= 2) {
+  if (soon_after_response && c->requests_served() == 1) on_closed_after_response();
+}
+
+void Worker::on_closed_after_response() {
+  if (keeps_connections_ && ++closes_after_response_ >= 2) {
     keeps_connections_ = false;
     thread_.log().info("worker_no_keepalive", "worker={} reason={}", name(),
-                       q("closes connections after each response despite FCGI_KEEP_CONN"));
+                       q(health_.multiplexes()
+                             ? "closes connections after each response despite FCGI_KEEP_CONN; no multiplexing"
+                             : "closes connections after each response despite FCGI_KEEP_CONN"));
   }
 }
 
@@ -212,13 +303,20 @@ void Worker::on_probe_done(Probe* p, const ProbeResult& r) {
   }
   if (r.answered) {
     if (p->mode() == ProbeKind::GetValues) {
-      health_.learn_capacity(r.max_conns.value_or(0), r.mpxs_conns);
-      if (health_.probe_kind() != ProbeKind::GetValues) {
+      const bool multiplexed_before = health_.multiplexes();
+      health_.learn_capacity(r.max_conns.value_or(0), r.mpxs_conns, r.max_reqs.value_or(0));
+      const bool multiplexes = health_.multiplexes();
+      if (health_.probe_kind() != ProbeKind::GetValues || multiplexes != multiplexed_before) {
         health_.learn_probe_kind(ProbeKind::GetValues);
-        thread_.log().info("worker_probe_kind", "worker={} kind={} max_conns={} mpxs_conns={}", name(),
-                           to_string(ProbeKind::GetValues), r.max_conns.value_or(0),
-                           r.mpxs_conns.value_or(false) ? 1 : 0);
+        thread_.log().info("worker_capabilities",
+                           "worker={} probe_kind={} max_conns={} max_reqs={} mpxs_conns={} multiplexing={}",
+                           name(), to_string(ProbeKind::GetValues), r.max_conns.value_or(0),
+                           r.max_reqs.value_or(0), r.mpxs_conns.value_or(false) ? 1 : 0,
+                           multiplexes ? "on" : "off");
       }
+      if (multiplexed_before && !multiplexes)
+        for (auto& c : conns_)
+          if (c->multiplexed()) c->retire();
     } else if (health_.probe_kind() == ProbeKind::Unknown) {
       health_.learn_probe_kind(ProbeKind::Request);
       thread_.log().info("worker_probe_kind", "worker={} kind={} probe_path={}", name(),

@@ -35,15 +35,23 @@ class Worker {
   // Gives |ex| a connection: an idle kept-alive one, else a new one. Returns
   // false when a new connection could not even be started.
   bool assign(Exchange* ex);
-  // The request on |c| ended. |ok|: without a worker fault. |reusable|: the
-  // worker kept the connection open and nothing of ours is outstanding on it.
-  void on_request_done(UpstreamConnection* c, bool ok, bool reusable);
+  // A request on |c| ended (or was let go). |ok|: the worker completed it.
+  void on_request_done(UpstreamConnection* c, bool ok);
+  // A request on a connection being closed at shutdown is let go uncounted.
+  void forget_request();
+  // |c| carries no request now and may be reused: kept idle, or closed.
+  void on_connection_idle(UpstreamConnection* c);
+  // The worker answered FCGI_CANT_MPX_CONN: one request per connection.
+  void on_cant_multiplex();
   // A kept-alive connection was closed by the worker while idle.
   void on_idle_closed(UpstreamConnection* c, bool soon_after_response);
   // A fresh connection has waited suspect_after for its first byte: with the
   // capacity unknown, idle connections (all threads) go, in case they hold
   // the children it waits for (keeps_idle_connections() in saturation.h).
   void on_backlog_sign();
+  // A connection was closed by the worker just after its first response,
+  // despite FCGI_KEEP_CONN (seen while idle, or as a stale reuse).
+  void on_closed_after_response();
   // A fault that proves the worker unusable (connect refused or timed out,
   // protocol error, reset mid-response, FCGI_OVERLOADED).
   void on_failure(FailureKind kind, std::string_view detail);
@@ -75,6 +83,12 @@ class Worker {
   bool keeps_connections() const { return keeps_connections_; }
 
  private:
+  void attach(UpstreamConnection* c, Exchange* ex);
+  UpstreamConnection* idle_connection_for(const Exchange& ex);
+  UpstreamConnection* shared_connection_for(const Exchange& ex);
+  // Several requests per connection: the worker says it multiplexes (or the
+  // pool says "on"), and it keeps connections open.
+  bool multiplexing() const;
   void log_transition(const HealthTransition& t, std::string_view cause);
   void apply_probe(const ProbeResult& r);
 
@@ -84,7 +98,7 @@ class Worker {
   LoopThread& thread_;
   uint64_t identity_;  // hash of the address, for sticky balancing
   std::list<std::unique_ptr<UpstreamConnection>> conns_;  // all, busy and idle
-  std::vector<UpstreamConnection*> idle_;                 // most recently used last
+  std::vector<UpstreamConnection*> idle_;                 // carrying nothing; most recently used last
   std::list<std::unique_ptr<Probe>> probes_;
   unsigned in_flight_ = 0;
   // The probe run in progress on this thread: its purpose, why it started,

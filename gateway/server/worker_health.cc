@@ -1,5 +1,7 @@
 #include "gateway/server/worker_health.h"
 
+#include <algorithm>
+
 #include "gateway/upstream/saturation.h"
 
 namespace fcgimux {
@@ -16,6 +18,8 @@ std::string_view to_string(ProbeKind k) {
 WorkerHealth::WorkerHealth(const PoolConfig& pool, const WorkerConfig& worker, uint64_t seed)
     : name_(worker.address.text),
       configured_capacity_(pool.max_conns),
+      multiplex_(pool.multiplex),
+      configured_reqs_per_conn_(pool.max_reqs_per_conn),
       tracker_({.disable_time = pool.disable_time,
                 .max_disable_time = pool.max_disable_time,
                 .jitter = 0.1,
@@ -27,7 +31,7 @@ WorkerHealth::WorkerHealth(const PoolConfig& pool, const WorkerConfig& worker, u
 WorkerHealth::View WorkerHealth::view(TimePoint now) {
   std::lock_guard lock(mu_);
   return {tracker_.admits_new_work(now), tracker_.state(), tracker_.weight_factor(now),
-          configured_capacity_ ? configured_capacity_ : learned_capacity_};
+          request_capacity_locked()};
 }
 
 bool WorkerHealth::admits_new_work(TimePoint now) {
@@ -97,20 +101,65 @@ HealthTransition WorkerHealth::on_success(TimePoint now) {
   return tracker_.on_success(now);
 }
 
+HealthTransition WorkerHealth::on_nothing_in_flight(TimePoint now) {
+  std::lock_guard lock(mu_);
+  return tracker_.on_nothing_in_flight(now);
+}
+
 HealthTransition WorkerHealth::on_busy(TimePoint now) {
   std::lock_guard lock(mu_);
   return tracker_.on_busy(now);
 }
 
+namespace {
+// Requests per multiplexed connection when neither the file nor the worker
+// says: enough that a few connections carry a busy thread's requests, few
+// enough that one slow connection does not hold too many of them.
+constexpr unsigned kDefaultReqsPerConn = 64;
+}  // namespace
+
+unsigned WorkerHealth::request_capacity_locked() const {
+  const unsigned conns = configured_capacity_ ? configured_capacity_ : learned_capacity_;
+  const bool mpx = multiplex_ == Multiplex::On || (multiplex_ == Multiplex::Auto && mpxs_.value_or(false));
+  if (!mpx) return conns;
+  if (learned_max_reqs_ > 0) return learned_max_reqs_;
+  if (conns == 0) return 0;
+  const unsigned per_conn = configured_reqs_per_conn_ ? configured_reqs_per_conn_ : kDefaultReqsPerConn;
+  return conns * per_conn;
+}
+
 unsigned WorkerHealth::capacity() {
+  std::lock_guard lock(mu_);
+  return request_capacity_locked();
+}
+
+unsigned WorkerHealth::conn_capacity() {
   std::lock_guard lock(mu_);
   return configured_capacity_ ? configured_capacity_ : learned_capacity_;
 }
 
-void WorkerHealth::learn_capacity(unsigned max_conns, std::optional<bool> mpxs) {
+void WorkerHealth::learn_capacity(unsigned max_conns, std::optional<bool> mpxs, unsigned max_reqs) {
   std::lock_guard lock(mu_);
   if (max_conns > 0) learned_capacity_ = max_conns;
+  if (max_reqs > 0) learned_max_reqs_ = max_reqs;
   if (mpxs) mpxs_ = mpxs;
+}
+
+void WorkerHealth::learn_no_multiplexing() {
+  std::lock_guard lock(mu_);
+  mpxs_ = false;
+}
+
+bool WorkerHealth::multiplexes() {
+  std::lock_guard lock(mu_);
+  return multiplex_ == Multiplex::On || (multiplex_ == Multiplex::Auto && mpxs_.value_or(false));
+}
+
+unsigned WorkerHealth::reqs_per_conn() {
+  std::lock_guard lock(mu_);
+  unsigned n = configured_reqs_per_conn_ ? configured_reqs_per_conn_ : kDefaultReqsPerConn;
+  if (learned_max_reqs_ > 0) n = std::min(n, learned_max_reqs_);
+  return std::max(1u, n);
 }
 
 ProbeKind WorkerHealth::probe_kind() {

@@ -62,6 +62,7 @@ class WorkerHealth {
   }
   HealthTransition on_success(TimePoint now);
   HealthTransition on_busy(TimePoint now);
+  HealthTransition on_nothing_in_flight(TimePoint now);
   // One of our requests completed on the worker at or after |since|.
   bool completed_since(TimePoint since) const {
     return last_completion_ms_.load(std::memory_order_relaxed) >= since.time_since_epoch().count();
@@ -81,9 +82,23 @@ class WorkerHealth {
     if (delta > 0) conns_opened_.fetch_add(uint64_t(delta), std::memory_order_relaxed);
   }
   int open_conns() const { return open_conns_.load(std::memory_order_relaxed); }
-  // max_conns when configured, else FCGI_MAX_CONNS when the worker said it; 0 = unknown.
+  // The most requests in flight on this worker: for one request per
+  // connection, its connection capacity; when multiplexing, FCGI_MAX_REQS if
+  // the worker said it, else connections × requests per connection when the
+  // connections are capped. 0 = unknown, no cap.
   unsigned capacity();
-  void learn_capacity(unsigned max_conns, std::optional<bool> mpxs);
+  // max_conns when configured, else FCGI_MAX_CONNS when the worker said it; 0 = unknown.
+  unsigned conn_capacity();
+  // What FCGI_GET_VALUES said (first contact, and every re-admission).
+  void learn_capacity(unsigned max_conns, std::optional<bool> mpxs, unsigned max_reqs = 0);
+  // The worker answered FCGI_CANT_MPX_CONN: it does not multiplex after all.
+  void learn_no_multiplexing();
+  // Whether new connections carry several requests: multiplex = "on", or
+  // "auto" and the worker said FCGI_MPXS_CONNS=1; never for "off".
+  bool multiplexes();
+  // Requests in flight on one multiplexed connection: max_reqs_per_conn,
+  // lowered to FCGI_MAX_REQS when the worker said less.
+  unsigned reqs_per_conn();
 
   ProbeKind probe_kind();
   void learn_probe_kind(ProbeKind k);
@@ -121,10 +136,14 @@ class WorkerHealth {
  private:
   std::string name_;
   unsigned configured_capacity_;
+  Multiplex multiplex_;
+  unsigned configured_reqs_per_conn_;
   std::mutex mu_;
   HealthTracker tracker_;
   unsigned learned_capacity_ = 0;
+  unsigned learned_max_reqs_ = 0;
   std::optional<bool> mpxs_;
+  unsigned request_capacity_locked() const;
   ProbeKind probe_kind_ = ProbeKind::Unknown;
   std::atomic<int> in_flight_{0};
   std::atomic<int> open_conns_{0};

@@ -167,6 +167,12 @@ HealthTransition HealthTracker::on_busy(TimePoint) {
   return {from, state_, {}, failures_};
 }
 
+HealthTransition HealthTracker::on_nothing_in_flight(TimePoint) {
+  const HealthState from = state_;
+  if (state_ == HealthState::Full) state_ = HealthState::Healthy;
+  return {from, state_, {}, failures_};
+}
+
 HealthTransition HealthTracker::on_success(TimePoint) {
   const HealthState from = state_;
   failures_ = 0;

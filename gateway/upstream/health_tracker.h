@@ -116,6 +116,11 @@ class HealthTracker {
   // full backlog while it keeps completing our requests): no new work until
   // one of ours completes; no failure counted.
   HealthTransition on_busy(TimePoint now);
+  // None of our requests is in flight on the worker any more. A worker held
+  // "full" until one of ours completes would otherwise wait forever (ours
+  // may all have failed, or moved): it takes work again. If it is still
+  // full, the next request finds out.
+  HealthTransition on_nothing_in_flight(TimePoint now);
   // A request completed without a worker fault: the failure ladder resets,
   // and a full worker has room again.
   HealthTransition on_success(TimePoint now);

@@ -197,6 +197,15 @@ TEST_CASE("a busy worker takes no new work until one of ours completes, and coun
   CHECK_FALSE(h.admits_new_work(t));
   CHECK(h.consecutive_failures() == 0);
   CHECK(h.on_success(t + 5ms).to == HealthState::Healthy);
+  SECTION("with nothing of ours in flight, a full worker takes work again (nothing would complete)") {
+    h.on_busy(t + 6ms);
+    const auto drained = h.on_nothing_in_flight(t + 7ms);
+    CHECK(drained.from == HealthState::Full);
+    CHECK(drained.to == HealthState::Healthy);
+    CHECK(h.admits_new_work(t + 7ms));
+    CHECK(h.consecutive_failures() == 0);
+    CHECK_FALSE(h.on_nothing_in_flight(t + 8ms).changed());  // only ever leaves "full"
+  }
   SECTION("busy never overrides an eviction") {
     h.on_failure(FailureKind::ConnectRefused, t);
     CHECK_FALSE(h.on_busy(t).changed());
