@@ -3,6 +3,8 @@
 #include "fcgi/stream_parser.h"
 #include "fcgi_test_support.h"
 
+#include <map>
+
 using namespace fcgi;
 using namespace fcgi::test;
 
@@ -254,5 +256,64 @@ TEST_CASE("mutated and truncated streams give errors, not crashes, for every par
     CHECK(parse_whole(wire) == parse_bytewise(wire));
     CHECK(parse_whole<RequestParser, RecordingRequestHandler>(wire) ==
           parse_bytewise<RequestParser, RecordingRequestHandler>(wire));
+  }
+}
+
+namespace {
+// Per request id: its STDOUT bytes joined, and how many END_REQUESTs it got.
+struct PerRequest {
+  std::map<uint16_t, std::string> out;
+  std::map<uint16_t, int> ends;
+  bool operator==(const PerRequest&) const = default;
+};
+PerRequest gather(const Events& got) {
+  PerRequest r;
+  for (const std::string& e : got.list) {
+    const size_t sp1 = e.find(' ');
+    const size_t sp2 = e.find(' ', sp1 + 1);
+    const std::string kind = e.substr(0, sp1);
+    const auto id = uint16_t(std::stoul(e.substr(sp1 + 1, sp2 - sp1 - 1)));
+    const std::string rest = sp2 == std::string::npos ? "" : e.substr(sp2 + 1);
+    if (kind == "out" && rest != "<end>") r.out[id] += rest;
+    if (kind == "end") ++r.ends[id];
+  }
+  return r;
+}
+}  // namespace
+
+TEST_CASE("records of a hundred requests interleaved on one connection stay with their request",
+          "[fcgi][parser][multiplex]") {
+  // What a multiplexing worker sends when a hundred requests progress at
+  // once: each one's STDOUT in several records, round-robin across ids (not
+  // in id order), STDERR in between, and each ends with its own END_REQUEST.
+  std::string wire;
+  std::vector<uint16_t> ids;
+  for (int i = 0; i < 100; ++i) ids.push_back(uint16_t(1 + (i * 37) % 1000));
+  for (int round = 0; round < 3; ++round)
+    for (uint16_t id : ids) {
+      wire += record(RecordType::Stdout, id, "r" + std::to_string(round) + "-" + std::to_string(id) + ";",
+                     uint8_t(id % 8));
+      if (id % 10 == 0) wire += record(RecordType::Stderr, id, "note " + std::to_string(id));
+    }
+  for (uint16_t id : ids) {
+    wire += record(RecordType::Stdout, id, "");
+    wire += record(RecordType::EndRequest, id, end_request_body(id, 0));
+  }
+  const Events whole = parse_whole(wire);
+  REQUIRE_FALSE(whole.error);
+  const PerRequest got = gather(whole);
+  REQUIRE(got.out.size() == ids.size());
+  for (uint16_t id : ids) {
+    CAPTURE(id);
+    const std::string s = std::to_string(id);
+    CHECK(got.out.at(id) == "r0-" + s + ";r1-" + s + ";r2-" + s + ";");
+    CHECK(got.ends.at(id) == 1);
+  }
+  // The same per request for any split of the stream: byte by byte, and
+  // two-way splits across it.
+  CHECK(gather(parse_bytewise(wire)) == got);
+  for (size_t i = 0; i <= wire.size(); i += 97) {
+    CAPTURE(i);
+    CHECK(gather(parse_split_at(wire, i)) == got);
   }
 }
