@@ -80,7 +80,7 @@ HealthTransition WorkerHealth::on_probe_result(ProbeOutcome outcome, TimePoint n
                                                std::optional<Millis> recent_p99, bool& was_full) {
   std::lock_guard lock(mu_);
   const int64_t last = last_completion_ms_.load(std::memory_order_relaxed);
-  const ProbeEvidence e{.capacity = configured_capacity_ ? configured_capacity_ : learned_capacity_,
+  const ProbeEvidence e{.capacity = request_capacity_locked(),
                         .in_flight = in_flight(),
                         .last_completion = last == INT64_MIN ? TimePoint::min() : TimePoint{Millis{last}},
                         .probe_started = probe_started,
@@ -118,14 +118,20 @@ namespace {
 constexpr unsigned kDefaultReqsPerConn = 64;
 }  // namespace
 
+unsigned WorkerHealth::conn_capacity_locked() const {
+  // The worker's word, or less if the file says less.
+  if (configured_capacity_ && learned_capacity_) return std::min(configured_capacity_, learned_capacity_);
+  return configured_capacity_ ? configured_capacity_ : learned_capacity_;
+}
+
 unsigned WorkerHealth::request_capacity_locked() const {
-  const unsigned conns = configured_capacity_ ? configured_capacity_ : learned_capacity_;
+  const unsigned conns = conn_capacity_locked();
   const bool mpx = multiplex_ == Multiplex::On || (multiplex_ == Multiplex::Auto && mpxs_.value_or(false));
   if (!mpx) return conns;
-  if (learned_max_reqs_ > 0) return learned_max_reqs_;
-  if (conns == 0) return 0;
   const unsigned per_conn = configured_reqs_per_conn_ ? configured_reqs_per_conn_ : kDefaultReqsPerConn;
-  return conns * per_conn;
+  const unsigned by_conns = conns * per_conn;  // 0 when the connections are not capped
+  if (learned_max_reqs_ > 0) return by_conns ? std::min(learned_max_reqs_, by_conns) : learned_max_reqs_;
+  return by_conns;
 }
 
 unsigned WorkerHealth::capacity() {
@@ -135,7 +141,7 @@ unsigned WorkerHealth::capacity() {
 
 unsigned WorkerHealth::conn_capacity() {
   std::lock_guard lock(mu_);
-  return configured_capacity_ ? configured_capacity_ : learned_capacity_;
+  return conn_capacity_locked();
 }
 
 void WorkerHealth::learn_capacity(unsigned max_conns, std::optional<bool> mpxs, unsigned max_reqs) {

@@ -87,7 +87,8 @@ class WorkerHealth {
   // the worker said it, else connections × requests per connection when the
   // connections are capped. 0 = unknown, no cap.
   unsigned capacity();
-  // max_conns when configured, else FCGI_MAX_CONNS when the worker said it; 0 = unknown.
+  // FCGI_MAX_CONNS when the worker said it, lowered to max_conns when that
+  // is set and smaller (or max_conns alone); 0 = unknown.
   unsigned conn_capacity();
   // What FCGI_GET_VALUES said (first contact, and every re-admission).
   void learn_capacity(unsigned max_conns, std::optional<bool> mpxs, unsigned max_reqs = 0);
@@ -144,6 +145,7 @@ class WorkerHealth {
   unsigned learned_max_reqs_ = 0;
   std::optional<bool> mpxs_;
   unsigned request_capacity_locked() const;
+  unsigned conn_capacity_locked() const;
   ProbeKind probe_kind_ = ProbeKind::Unknown;
   std::atomic<int> in_flight_{0};
   std::atomic<int> open_conns_{0};
