@@ -69,11 +69,11 @@ void UpstreamConnection::on_connect(int status) {
   reading_ = true;
   uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &UpstreamConnection::on_alloc_cb,
                 &UpstreamConnection::on_read_cb);
+  state_ = State::Active;
   if (streams_.empty()) {
-    after_stream_ended();  // every request let go while connecting
+    after_stream_ended();  // every request let go while connecting: idle, or closed
     return;
   }
-  state_ = State::Active;
   for (Stream& s : streams_) start_stream(s);
   arm_timer();
   // Each exchange writes its request now. Collected first: a write may fail
