@@ -29,16 +29,16 @@ namespace {
 void render_worker(const WorkerHealth::Snapshot& w, std::string& out) {
   const double per_conn =
       w.connections_opened ? double(w.requests_sent) / double(w.connections_opened) : 0.0;
-  const unsigned capacity = w.configured_capacity ? w.configured_capacity : w.learned_capacity;
   fmt::format_to(std::back_inserter(out),
                  "{{\"address\": {}, \"state\": \"{}\", \"disabled_for_ms\": {}, \"consecutive_failures\": {}, "
                  "\"in_flight\": {}, \"open_connections\": {}, \"requests\": {}, \"requests_completed\": {}, "
                  "\"connections_opened\": {}, \"requests_per_connection\": {:.2f}, \"probe_kind\": \"{}\", "
-                 "\"capacity\": {}, \"max_conns\": {}, \"learned_max_conns\": {}, \"multiplexing\": {}}}",
+                 "\"capacity\": {}, \"max_conns\": {}, \"learned_max_conns\": {}, \"learned_max_reqs\": {}, "
+                 "\"mpxs_conns\": {}, \"multiplexing\": {}}}",
                  json_quote(w.address), to_string(w.state), w.disabled_for_ms.count(), w.consecutive_failures,
                  w.in_flight, w.open_conns, w.requests_sent, w.requests_completed, w.connections_opened, per_conn,
-                 to_string(w.probe_kind), capacity, w.configured_capacity, w.learned_capacity,
-                 !w.mpxs ? "null" : *w.mpxs ? "true" : "false");
+                 to_string(w.probe_kind), w.capacity, w.configured_capacity, w.learned_capacity, w.learned_max_reqs,
+                 !w.mpxs ? "null" : *w.mpxs ? "true" : "false", w.multiplexing ? "true" : "false");
 }
 }  // namespace
 

@@ -185,6 +185,9 @@ WorkerHealth::Snapshot WorkerHealth::snapshot(TimePoint now) {
     out.configured_capacity = configured_capacity_;
     out.learned_capacity = learned_capacity_;
     out.mpxs = mpxs_;
+    out.learned_max_reqs = learned_max_reqs_;
+    out.capacity = request_capacity_locked();
+    out.multiplexing = multiplex_ == Multiplex::On || (multiplex_ == Multiplex::Auto && mpxs_.value_or(false));
   }
   out.address = name_;
   out.in_flight = in_flight();

@@ -120,6 +120,9 @@ class WorkerHealth {
     unsigned configured_capacity = 0;  // max_conns; 0 = not set
     unsigned learned_capacity = 0;     // FCGI_MAX_CONNS; 0 = not said
     std::optional<bool> mpxs;          // FCGI_MPXS_CONNS, when the worker said
+    unsigned learned_max_reqs = 0;     // FCGI_MAX_REQS; 0 = not said
+    unsigned capacity = 0;             // requests in flight at most (capacity()); 0 = no cap
+    bool multiplexing = false;         // several requests per connection (multiplexes())
   };
   Snapshot snapshot(TimePoint now);
 

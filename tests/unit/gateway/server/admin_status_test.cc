@@ -62,6 +62,8 @@ TEST_CASE("render_status_json: every pool and worker, with exact fields", "[admi
   b.consecutive_failures = 2;
   b.learned_capacity = 8;
   b.mpxs = true;
+  b.capacity = 160;
+  b.multiplexing = true;
   const std::string json = render_status_json("fcgimux/0.1.0", {{"app", {a, b}}, {"p\"q", {}}});
   CHECK(json ==
         "{\"version\": \"fcgimux/0.1.0\", \"pools\": [\n"
@@ -70,12 +72,12 @@ TEST_CASE("render_status_json: every pool and worker, with exact fields", "[admi
         "\"consecutive_failures\": 0, \"in_flight\": 1, \"open_connections\": 2, \"requests\": 10, "
         "\"requests_completed\": 9, \"connections_opened\": 4, \"requests_per_connection\": 2.50, "
         "\"probe_kind\": \"request\", \"capacity\": 0, \"max_conns\": 0, \"learned_max_conns\": 0, "
-        "\"multiplexing\": null},\n"
+        "\"learned_max_reqs\": 0, \"mpxs_conns\": null, \"multiplexing\": false},\n"
         "    {\"address\": \"127.0.0.1:9002\", \"state\": \"disabled\", \"disabled_for_ms\": 750, "
         "\"consecutive_failures\": 2, \"in_flight\": 0, \"open_connections\": 0, \"requests\": 0, "
         "\"requests_completed\": 0, \"connections_opened\": 0, \"requests_per_connection\": 0.00, "
-        "\"probe_kind\": \"unknown\", \"capacity\": 8, \"max_conns\": 0, \"learned_max_conns\": 8, "
-        "\"multiplexing\": true}]},\n"
+        "\"probe_kind\": \"unknown\", \"capacity\": 160, \"max_conns\": 0, \"learned_max_conns\": 8, "
+        "\"learned_max_reqs\": 0, \"mpxs_conns\": true, \"multiplexing\": true}]},\n"
         "  {\"name\": \"p\\\"q\", \"workers\": []}]}\n");
 }
 
