@@ -28,6 +28,9 @@ LoopThread::LoopThread(SharedState& shared, unsigned index, std::vector<int> lis
   flush_prepare_.data = this;
   uv_prepare_start(&flush_prepare_, &LoopThread::on_flush_prepare_cb);
   uv_unref(reinterpret_cast<uv_handle_t*>(&flush_prepare_));
+  uv_idle_init(&loop_, &flush_idle_);
+  flush_idle_.data = this;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&flush_idle_));
   reaper_ = std::make_unique<Reaper>(&loop_);
   router_ = std::make_unique<Router>(shared_.config.routes);
   for (const PoolConfig& p : shared_.config.pools) {
@@ -76,8 +79,13 @@ void LoopThread::on_flush_check_cb(uv_check_t* h) { static_cast<LoopThread*>(h->
 
 void LoopThread::on_flush_prepare_cb(uv_prepare_t* h) { static_cast<LoopThread*>(h->data)->flush_pending(); }
 
+void LoopThread::on_flush_idle_cb(uv_idle_t* h) { static_cast<LoopThread*>(h->data)->flush_pending(); }
+
 void LoopThread::flush_pending() {
-  if (flush_queue_.empty()) return;
+  if (flush_queue_.empty()) {
+    uv_idle_stop(&flush_idle_);
+    return;
+  }
   // A connection in the queue is alive: close() takes it out of the queue,
   // and close callbacks (which free) run after check and before prepare.
   auto batch = std::exchange(flush_queue_, {});
@@ -85,7 +93,13 @@ void LoopThread::flush_pending() {
   if (flush_queue_.empty()) {
     batch.clear();
     flush_queue_.swap(batch);  // keep the capacity: no allocation per iteration
+    uv_idle_stop(&flush_idle_);
+    return;
   }
+  // A flush queued more (a write that completed at once let an exchange
+  // refill from its spill file): nothing else may wake the loop, so an
+  // active idle handle keeps the next poll from blocking until it is sent.
+  uv_idle_start(&flush_idle_, &LoopThread::on_flush_idle_cb);
 }
 
 void LoopThread::unschedule_flush(HttpConnection* c) {

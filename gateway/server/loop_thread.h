@@ -107,6 +107,7 @@ class LoopThread {
   static void on_health_timer_cb(uv_timer_t* t);
   static void on_flush_check_cb(uv_check_t* h);
   static void on_flush_prepare_cb(uv_prepare_t* h);
+  static void on_flush_idle_cb(uv_idle_t* h);
   void flush_pending();
   void rearm_health_timer();
   static void on_grace_cb(uv_timer_t* t);
@@ -121,6 +122,7 @@ class LoopThread {
   uv_timer_t grace_timer_;
   uv_check_t flush_check_;
   uv_prepare_t flush_prepare_;
+  uv_idle_t flush_idle_;  // active while flushes wait: the loop must not block in poll
   std::vector<HttpConnection*> flush_queue_;  // not owned; see schedule_flush()
   std::unique_ptr<char[]> read_buffer_{new char[kReadBufferSize]};
   std::vector<int> listen_fds_;
