@@ -111,6 +111,26 @@ int MuxEvents::max_inflight() const {
   return n;
 }
 
+int MuxEvents::conn_of(const std::string &prefix) const {
+  for (const auto &l : lines) {
+    const size_t at = l.find(" uri=");
+    if (l.find(" request ") != std::string::npos && at != std::string::npos &&
+        l.compare(at + 5, prefix.size(), prefix) == 0)
+      return conn_number(l);
+  }
+  return -1;
+}
+
+int MuxEvents::count_on(int conn, const std::string &prefix) const {
+  auto it = uris_by_conn.find(conn);
+  if (it == uris_by_conn.end())
+    return 0;
+  int n = 0;
+  for (const auto &u : it->second)
+    n += u.rfind(prefix, 0) == 0;
+  return n;
+}
+
 std::string MuxEvents::summary() const {
   std::ostringstream s;
   for (const auto &[num, c] : conns)
@@ -136,6 +156,7 @@ MuxEvents read_mux_events(const fs::path &event_log) {
       c.max_inflight = std::max(c.max_inflight, std::atoi(field(line, "inflight").c_str()));
     } else if (line.find(" request ") != std::string::npos) {
       ev.uris_by_request.push_back(field(line, "uri"));
+      ev.uris_by_conn[n].push_back(field(line, "uri"));
     } else if (line.find(" abort ") != std::string::npos) {
       if (field(line, "unknown").empty())
         ev.aborts.push_back(line);

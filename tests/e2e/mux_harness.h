@@ -43,6 +43,7 @@ struct MuxConn {
 struct MuxEvents {
   std::map<int, MuxConn> conns; // by connection number
   std::vector<std::string> uris_by_request; // "request" lines' uri, in order
+  std::map<int, std::vector<std::string>> uris_by_conn; // the same, per connection
   std::vector<std::string> aborts;          // "abort" lines (ids in flight)
   std::vector<std::string> errors;          // "error" lines
   std::vector<std::string> lines;
@@ -50,6 +51,10 @@ struct MuxEvents {
   // Connections that carried at least one request.
   int conns_with_requests() const;
   int max_inflight() const;
+  // The connection of the first request whose URI starts with |prefix|, or -1.
+  int conn_of(const std::string &prefix) const;
+  // Requests on connection |conn| whose URI starts with |prefix|.
+  int count_on(int conn, const std::string &prefix) const;
   std::string summary() const; // one line per connection, for INFO
 };
 MuxEvents read_mux_events(const fs::path &event_log);
