@@ -120,7 +120,9 @@ def main():
         ("large", "GET", "/bytes?n=4194304", b"", True),
         ("slow-view", "GET", "/sleep?ms=300", b"", True),
     ]
-    threads = [threading.Thread(target=loop, args=k, kwargs={"pause": 0.002}) for k in kinds]
+    # Paced (about 50 requests per second per thread): the soak is about
+    # time and faults, not throughput, and shares the machine.
+    threads = [threading.Thread(target=loop, args=k, kwargs={"pause": 0.02}) for k in kinds]
     threads.append(threading.Thread(target=loop, args=("slow-reader", "GET", "/bytes?n=2097152"),
                                     kwargs={"slow_read": True}))
     threads.append(threading.Thread(target=loop, args=("slow-upload", "POST", "/upload", body),

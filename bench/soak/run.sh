@@ -8,7 +8,7 @@
 # traffic (bench/soak/load.py: small GETs, POSTs, 4 MiB responses, slow
 # views, slow readers, slow uploads), while every 20 s one worker is, in
 # turn, killed with SIGKILL and restarted on its port 5 s later, or stopped
-# with SIGSTOP for 8 s and continued. Every 5 s it records fcgimux's VmRSS
+# with SIGSTOP for about 8 s (the next 5 s sample after 8 s) and continued. Every 5 s it records fcgimux's VmRSS
 # and open file descriptors in DIR/samples.csv. At the end it prints the
 # first, last and largest values and whether they stayed flat: the mean of
 # the last fifth of the run within 10 % (RSS) / 16 fds of the mean of the
