@@ -19,6 +19,45 @@
 # on Ctrl-C). DIR (default /tmp/fcgimux-soak-TIMESTAMP) keeps the logs.
 set -euo pipefail
 
+# Everything is inside functions, called from the last line: bash has then
+# read the whole file before anything runs, so editing it during a 30-minute
+# run cannot derail the run.
+
+# summarize CSV LOAD_JSON ALIVE(0|1): prints the figures; status 1 if RSS or
+# fds grew or fcgimux died. Also: bash bench/soak/run.sh --summarize DIR
+summarize() {
+/usr/bin/python3 - "$1" "$2" "$3" <<'EOF'
+import csv, json, sys
+rows = [r for r in csv.DictReader(open(sys.argv[1])) if r["rss_kib"]]
+alive = sys.argv[3] == "1"
+rss = [int(r["rss_kib"]) for r in rows]
+fds = [int(r["fds"]) for r in rows]
+n = len(rows)
+def mean(v): return sum(v) / len(v) if v else 0
+second = slice(n // 5, max(n // 5 + 1, 2 * n // 5))
+last = slice(max(0, n - n // 5 - 1), n)
+rss_flat = mean(rss[last]) <= mean(rss[second]) * 1.10
+fds_flat = mean(fds[last]) <= mean(fds[second]) + 16
+print(f"samples: {n} (every 5 s, {rows[-1]['elapsed_s']} s)")
+print(f"VmRSS KiB: first {rss[0]}  last {rss[-1]}  max {max(rss)}  "
+      f"mean 2nd fifth {mean(rss[second]):.0f}  mean last fifth {mean(rss[last]):.0f}  -> {'flat' if rss_flat else 'GROWING'}")
+print(f"open fds:  first {fds[0]}  last {fds[-1]}  max {max(fds)}  "
+      f"mean 2nd fifth {mean(fds[second]):.1f}  mean last fifth {mean(fds[last]):.1f}  -> {'flat' if fds_flat else 'GROWING'}")
+print("fcgimux:", "alive at the end" if alive else "DIED")
+try:
+    counts = json.load(open(sys.argv[2]))
+    total = sum(counts.values())
+    print(f"requests: {total}")
+    for k, v in counts.items():
+        print(f"  {k}: {v}")
+except (OSError, ValueError):
+    print("requests: load.json missing")
+sys.exit(0 if alive and rss_flat and fds_flat else 1)
+EOF
+}
+
+main() {
+
 minutes=30
 out=/tmp/fcgimux-soak-$(date +%Y%m%d-%H%M%S)
 while (($#)); do
@@ -147,31 +186,12 @@ for ((i = 0; i < 60; i++)); do kill -0 "$load_pid" 2>/dev/null || break; sleep 1
 bench_stop "$load_pid"
 sample "end"
 
-/usr/bin/python3 - "$csv" "$out/load.json" "$alive" <<'EOF'
-import csv, json, sys
-rows = [r for r in csv.DictReader(open(sys.argv[1])) if r["rss_kib"]]
-alive = sys.argv[3] == "1"
-rss = [int(r["rss_kib"]) for r in rows]
-fds = [int(r["fds"]) for r in rows]
-n = len(rows)
-def mean(v): return sum(v) / len(v) if v else 0
-second = slice(n // 5, max(n // 5 + 1, 2 * n // 5))
-last = slice(max(0, n - n // 5 - 1), n)
-rss_flat = mean(rss[last]) <= mean(rss[second]) * 1.10
-fds_flat = mean(fds[last]) <= mean(fds[second]) + 16
-print(f"samples: {n} (every 5 s, {rows[-1]['elapsed_s']} s)")
-print(f"VmRSS KiB: first {rss[0]}  last {rss[-1]}  max {max(rss)}  "
-      f"mean 2nd fifth {mean(rss[second]):.0f}  mean last fifth {mean(rss[last]):.0f}  -> {'flat' if rss_flat else 'GROWING'}")
-print(f"open fds:  first {fds[0]}  last {fds[-1]}  max {max(fds)}  "
-      f"mean 2nd fifth {mean(fds[second]):.1f}  mean last fifth {mean(fds[last]):.1f}  -> {'flat' if fds_flat else 'GROWING'}")
-print("fcgimux:", "alive at the end" if alive else "DIED")
-try:
-    counts = json.load(open(sys.argv[2]))
-    total = sum(counts.values())
-    print(f"requests: {total}")
-    for k, v in counts.items():
-        print(f"  {k}: {v}")
-except (OSError, ValueError):
-    print("requests: load.json missing")
-sys.exit(0 if alive and rss_flat and fds_flat else 1)
-EOF
+summarize "$csv" "$out/load.json" "$alive"
+}
+
+if [[ ${1:-} == --summarize ]]; then
+  summarize "$2/samples.csv" "$2/load.json" 1
+  exit
+fi
+main "$@"
+exit
