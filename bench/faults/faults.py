@@ -6,6 +6,7 @@ report of bench/faults/run.sh.
                  [--mix PATH:WEIGHT,...] [--method GET|POST] [--post-bytes N] [--timeout S]
   faults.py analyze --run-dir DIR --scenario NAME --gateway GW --out results.jsonl
   faults.py report --results results.jsonl --meta meta.json --out RESULTS.md
+  faults.py warm --addr 127.0.0.1:PORT [--path /healthz] [--requests N] [--concurrency C]
 
 load: an open-loop HTTP/1.1 client. Request i is due at START + i/RATE,
 whatever happened to the earlier ones (a late gateway does not slow the
@@ -15,6 +16,12 @@ request log (FCGI_RESPONDER_LOG of examples/libfcgi) tells which worker got
 it. One TSV row per request: id, send time (epoch s), latency (s), status (0
 when there was none), X-Worker, error (- / connect / reset / timeout / ...),
 method, path.
+
+warm: N FastCGI GET requests for PATH straight to one worker, C at a time
+(no gateway in between, no id=, so no analysis counts them): a uWSGI Django
+worker's processes each load the application on their first request, which
+takes about a second on this machine; warming every worker before the load
+keeps that out of every gateway's latency rows alike.
 """
 import argparse
 import asyncio
@@ -272,7 +279,11 @@ def analyze_main(a):
         badset = set(bad)
         routed = []
         for r in window:
-            reached = any(w in badset for w in got.get(r["id"], []))
+            # A request the bad worker itself answered promptly was sent in
+            # the instant between the fault's time stamp and the signal
+            # taking effect (the worker was not bad yet): not a routing cost.
+            served_before = ok(r) and r["worker"] in badset and r["lat"] <= 0.5
+            reached = any(w in badset for w in got.get(r["id"], [])) and not served_before
             hurt = ordinary(r) and (not ok(r) or r["lat"] > 0.5)
             if reached or hurt:
                 routed.append(r)
@@ -344,12 +355,14 @@ METHOD = [
     "whatever happened to the earlier ones, on an idle keep-alive connection or a new one; it gives up after 10 s "
     "(error `timeout`). Every request carries `id=i` in its query string. Per request it records send time, "
     "status, latency, X-Worker and the error (`client.tsv`).",
-    "- **Worker-side log**: each libfcgi responder runs with `FCGI_RESPONDER_LOG`, one line per request as it "
+    "- **Worker-side log**: each libfcgi responder runs with `FCGI_RESPONDER_LOG`, each Django worker with "
+    "`FCGIMUX_EXAMPLE_REQUEST_LOG`: one line per request as it "
     "starts (epoch time, method, path, query). A request is *routed to the bad worker* when that worker's log "
     "shows its id (at any time: a frozen worker reads what was queued for it once continued, so its log also shows "
-    "requests that a gateway gave it and then abandoned) — or when, sent during the fault, it failed or took "
-    "more than 0.5 s (what a request tried on a dead or unreachable worker costs the client). Health probes carry "
-    "no id and are not counted.",
+    "requests that a gateway gave it and then abandoned), unless the bad worker itself answered it within 0.5 s "
+    "(then it was sent before the fault took effect) — or when, sent during the fault, it failed or took "
+    "more than 0.5 s (what a request tried on a dead or unreachable worker costs the client). Health probes and "
+    "the Django warm-up carry no id and are not counted.",
     "- **failed**: status not 2xx, or no response (connection error, client timeout).",
     "- **worst latency / over 1 s**: over all requests of the run (scenario 4: the /hello requests only).",
     "- **stop**: seconds from the fault to the send time of the *last* request routed to the bad worker while it "
@@ -410,7 +423,10 @@ def meta_main(a):
             "**Reading the stop column for refused connects** (scenarios 1 and 5): all three gateways re-send a "
             "request whose connect was refused to another worker at once, so the client sees nothing and such a "
             "request is not counted as routed to the bad worker; only what the client felt (a failure, > 0.5 s) "
-            "or what the worker's log shows counts. Health probes are not user traffic and are never counted.",
+            "or what the worker's log shows counts. Health probes are not user traffic and are never counted. "
+            "A request that the bad worker itself answered within 0.5 s is not counted either: it was sent in "
+            "the instant between the fault's time stamp and the signal taking effect (earlier runs counted one "
+            "such request against fcgimux in scenario 1).",
             "**Recovery and fcgimux's back-off**: fcgimux re-admits a worker only by a probe, and each unanswered "
             "probe doubles the disable time (1 s, 2 s, 4 s, … with ±10% jitter), so a worker that was out for 7 s "
             "is typically probed again only several seconds after it is back; lighttpd (`disable-time` 1 s) simply "
@@ -562,6 +578,48 @@ def report_main(a):
     open(a.out, "w").write("\n".join(out))
 
 
+def fcgi_get(host, port, path, timeout=30.0):
+    """One FastCGI GET (role responder, no keep-alive); True on END_REQUEST."""
+    def rec(t, rid, content):
+        return bytes([1, t, rid >> 8, rid & 255, len(content) >> 8, len(content) & 255, 0, 0]) + content
+
+    def nv(name, value):
+        n, v = name.encode(), value.encode()
+        return bytes([len(n), len(v)]) + n + v  # names and values here are < 128 bytes
+
+    params = b"".join(nv(k, v) for k, v in [
+        ("REQUEST_METHOD", "GET"), ("SCRIPT_NAME", ""), ("PATH_INFO", path), ("REQUEST_URI", path),
+        ("QUERY_STRING", ""), ("SERVER_NAME", "warm"), ("SERVER_PORT", "80"), ("SERVER_PROTOCOL", "HTTP/1.1"),
+        ("GATEWAY_INTERFACE", "CGI/1.1"), ("REMOTE_ADDR", "127.0.0.1"), ("HTTP_HOST", "warm")])
+    msg = rec(1, 1, bytes([0, 1, 0, 0, 0, 0, 0, 0])) + rec(4, 1, params) + rec(4, 1, b"") + rec(5, 1, b"")
+    with socket.create_connection((host, port), timeout=timeout) as sk:
+        sk.sendall(msg)
+        buf = b""
+        while True:
+            chunk = sk.recv(65536)
+            if not chunk:
+                return False
+            buf += chunk
+            while len(buf) >= 8:
+                clen = (buf[4] << 8) | buf[5]
+                total = 8 + clen + buf[6]
+                if len(buf) < total:
+                    break
+                if buf[1] == 3:  # FCGI_END_REQUEST
+                    return True
+                buf = buf[total:]
+
+
+def warm_main(a):
+    import concurrent.futures
+    host, port = a.addr.rsplit(":", 1)
+    with concurrent.futures.ThreadPoolExecutor(a.concurrency) as ex:
+        oks = list(ex.map(lambda _: fcgi_get(host, int(port), a.path), range(a.requests)))
+    if not all(oks):
+        print(f"warm: {oks.count(False)} of {a.requests} requests to {a.addr} got no END_REQUEST", file=sys.stderr)
+        sys.exit(1)
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -575,6 +633,11 @@ def main():
     p.add_argument("--method", default="GET")
     p.add_argument("--post-bytes", type=int, default=1024)
     p.add_argument("--timeout", type=float, default=10.0)
+    p = sub.add_parser("warm")
+    p.add_argument("--addr", required=True)
+    p.add_argument("--path", default="/healthz")
+    p.add_argument("--requests", type=int, default=16)
+    p.add_argument("--concurrency", type=int, default=4)
     p = sub.add_parser("analyze")
     p.add_argument("--run-dir", required=True)
     p.add_argument("--scenario", required=True)
@@ -589,6 +652,8 @@ def main():
     a = ap.parse_args()
     if a.cmd == "load":
         asyncio.run(load_main(a))
+    elif a.cmd == "warm":
+        warm_main(a)
     elif a.cmd == "analyze":
         analyze_main(a)
     elif a.cmd == "meta":

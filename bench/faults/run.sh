@@ -148,6 +148,10 @@ start_django() {
   FCGIMUX_EXAMPLE_REQUEST_LOG="$dir/w$n.req" bench_start_worker django "$port" "w$n" "$dir"
   WORKERS[n - 1]=$BENCH_LAST_PID
   bench_wait_port "$port" 60 "$BENCH_LAST_PID" || { tail -20 "$dir/w$n.log" >&2; bench_die "django worker w$n did not start"; }
+  # Each uWSGI process loads Django on its first request (~1 s here): warm
+  # them all, straight over FastCGI, before any gateway sees the worker.
+  "$PY" "$TOOL" warm --addr "127.0.0.1:$port" --path /healthz --requests 16 --concurrency 4 ||
+    bench_die "django worker w$n did not answer the warm-up"
 }
 
 # sig_worker SIGNAL I: SIGNAL to WORKERS[I] and its child processes (uWSGI's
