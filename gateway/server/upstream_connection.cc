@@ -11,6 +11,7 @@
 #include "gateway/server/loop_thread.h"
 #include "gateway/server/pool.h"
 #include "gateway/server/worker.h"
+#include "gateway/upstream/saturation.h"
 
 namespace fcgimux {
 
@@ -314,6 +315,9 @@ void UpstreamConnection::on_stdout(uint16_t id, std::span<const std::byte> bytes
   if (!s->got_response_bytes) {
     s->got_response_bytes = true;
     worker_.pool().record_first_byte(s->last_activity - s->started);
+    // A fresh connection answered: fresh ones that started no later are not
+    // in a backlog (is_backlog_sign(), saturation.h).
+    if (requests_served_ == 0 && !multiplexed_) worker_.health().note_fresh_answered(s->started);
   }
   s->exchange->on_stdout(bytes);  // may release the stream: |s| is not used after this
 }
@@ -476,10 +480,14 @@ void UpstreamConnection::check_deadlines() {
   const TimePoint t = now(loop_);
   const Millis response_timeout = worker_.pool_config().response_timeout;
   if (watching_backlog() && t >= streams_.front().started + worker_.pool_config().suspect_after) {
-    // A fresh connection still waits: perhaps in the worker's backlog.
+    // A fresh connection still waits: perhaps in the worker's backlog, unless
+    // a newer fresh one was answered already (is_backlog_sign(), saturation.h).
     backlog_reported_ = true;
-    worker_.on_backlog_sign();
-    if (state_ != State::Active) return;
+    if (is_backlog_sign(t, streams_.front().started, worker_.pool_config().suspect_after,
+                        worker_.health().latest_fresh_answered())) {
+      worker_.on_backlog_sign();
+      if (state_ != State::Active) return;
+    }
   }
   // Collected first: a timed-out request's exchange may retry, and the
   // connection may close under the loop.

@@ -132,6 +132,18 @@ class WorkerHealth {
   void note_backlog_sign(TimePoint now) {
     last_backlog_sign_ms_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
   }
+  // A fresh connection whose request started at |started| got its first
+  // byte: newer fresh connections still waiting are not in a backlog (FIFO).
+  void note_fresh_answered(TimePoint started) {
+    const int64_t v = started.time_since_epoch().count();
+    int64_t cur = latest_fresh_answered_ms_.load(std::memory_order_relaxed);
+    while (v > cur && !latest_fresh_answered_ms_.compare_exchange_weak(cur, v, std::memory_order_relaxed)) {
+    }
+  }
+  TimePoint latest_fresh_answered() const {
+    const int64_t v = latest_fresh_answered_ms_.load(std::memory_order_relaxed);
+    return v == INT64_MIN ? TimePoint::min() : TimePoint{Millis{v}};
+  }
   // Whether idle connections may be kept to this worker at |now|: always
   // with a known capacity (open connections stay within it), else only
   // |quiet_after| past the last backlog sign.
@@ -154,6 +166,7 @@ class WorkerHealth {
   std::atomic<int> open_conns_{0};
   std::atomic<int64_t> last_completion_ms_{INT64_MIN};
   std::atomic<int64_t> last_backlog_sign_ms_{INT64_MIN};
+  std::atomic<int64_t> latest_fresh_answered_ms_{INT64_MIN};
   std::atomic<uint64_t> requests_sent_{0};
   std::atomic<uint64_t> requests_completed_{0};
   std::atomic<uint64_t> conns_opened_{0};

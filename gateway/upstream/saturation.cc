@@ -16,6 +16,11 @@ bool silence_means_full(const ProbeEvidence& e, TimePoint now) {
   return e.last_completion >= now - window;
 }
 
+bool is_backlog_sign(TimePoint now, TimePoint started, std::chrono::milliseconds suspect_after,
+                     TimePoint latest_fresh_answered) {
+  return now - started >= suspect_after && latest_fresh_answered < started;
+}
+
 bool keeps_idle_connections(TimePoint now, TimePoint last_backlog_sign, std::chrono::milliseconds quiet_after) {
   return last_backlog_sign == TimePoint::min() || now - last_backlog_sign >= quiet_after;
 }

@@ -58,11 +58,20 @@ bool silence_means_full(const ProbeEvidence& e, TimePoint now);
 // cannot bound our connections by it, and a new connection can wait in its
 // backlog behind children our own idle connections hold, until
 // response_timeout. So a fresh connection still waiting for its first byte
-// after |suspect_after| is taken as a sign of a backlog: idle connections to
-// that worker are closed (on every thread) and none are kept for
-// |quiet_after| since the last such sign. Cheap when wrong (a slow view on a
-// fresh connection costs a few reconnects), and keep-alive comes back once
-// the worker keeps up.
+// after |suspect_after| is taken as a sign of a backlog — unless a fresh
+// connection whose request started at the same time or later has been
+// answered already: a listen backlog is FIFO, so then this one was accepted
+// and only its view is slow (a 1.5 s view on a libfcgi worker with threads to
+// spare is no backlog). On a sign, idle connections to that worker are closed
+// (on every thread) and none are kept for |quiet_after| since the last sign.
+// Cheap when wrong (a few reconnects), and keep-alive comes back once the
+// worker keeps up.
+//
+// |started|: when the fresh connection's request started (connected);
+// |latest_fresh_answered|: the latest such start among fresh connections to
+// the worker that got their first byte (TimePoint::min() if none).
+bool is_backlog_sign(TimePoint now, TimePoint started, std::chrono::milliseconds suspect_after,
+                     TimePoint latest_fresh_answered);
 bool keeps_idle_connections(TimePoint now, TimePoint last_backlog_sign,
                             std::chrono::milliseconds quiet_after);
 

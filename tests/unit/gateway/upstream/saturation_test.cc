@@ -102,3 +102,17 @@ TEST_CASE("idle connections with the capacity unknown: none kept for a while aft
   CHECK_FALSE(keeps_idle_connections(t0 + 3999ms, t0, 4s));
   CHECK(keeps_idle_connections(t0 + 4s, t0, 4s));
 }
+
+TEST_CASE("a fresh connection still waiting is a backlog sign unless a newer one was answered (FIFO)",
+          "[health][saturation]") {
+  const TimePoint t0{std::chrono::hours(1)};
+  // PHP-FPM, children held by our idle connections: nothing fresh answered.
+  CHECK(is_backlog_sign(t0 + 100ms, t0, 100ms, TimePoint::min()));
+  CHECK_FALSE(is_backlog_sign(t0 + 99ms, t0, 100ms, TimePoint::min()));  // not waited long enough
+  // An older fresh connection was answered: says nothing about this one.
+  CHECK(is_backlog_sign(t0 + 150ms, t0, 100ms, t0 - 1ms));
+  // libfcgi with threads to spare, a 1.5 s view: a connection opened after
+  // it got its answer, so this one was accepted (a backlog is FIFO).
+  CHECK_FALSE(is_backlog_sign(t0 + 150ms, t0, 100ms, t0 + 20ms));
+  CHECK_FALSE(is_backlog_sign(t0 + 150ms, t0, 100ms, t0));  // same millisecond: not behind it either
+}
