@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# bench/alloc_count.sh — heap allocations per request through fcgimux, and
+# where they come from (issue #5: "no per-request heap allocation beyond a
+# small fixed number").
+#
+#   bash bench/alloc_count.sh [N1] [N2]        (defaults 200 and 2200)
+#
+# Starts one examples/libfcgi responder and fcgimux (threads = 1, no access
+# log) under heaptrack, sends N keep-alive `GET /hello` on one client
+# connection (so one kept-alive worker connection carries them all), stops
+# fcgimux, and repeats with N2 requests. Start-up, the first connections and
+# shutdown are the same in both runs, so
+#     allocations per request = (calls(N2) - calls(N1)) / (N2 - N1)
+# and `heaptrack_print --diff` of the two runs lists the per-request call
+# sites, most calls first. Nothing here times anything.
+#
+# FCGIMUX_BIN and RESPONDER_BIN may name other binaries; by default the
+# RelWithDebInfo build in build/ (symbols make the call sites readable):
+#   cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo && cmake --build build -j2
+# Installs heaptrack (Debian) if missing, as the other bench scripts do.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+N1=${1:-200}
+N2=${2:-2200}
+((N2 > N1)) || bench_die "N2 must be larger than N1"
+: "${FCGIMUX_BIN:=$BENCH_ROOT/build/gateway/fcgimux}"
+: "${RESPONDER_BIN:=$BENCH_ROOT/build/examples/libfcgi/libfcgi_responder}"
+[[ -x $FCGIMUX_BIN ]] || bench_die "no $FCGIMUX_BIN: build first (see the top of this script)"
+[[ -x $RESPONDER_BIN ]] || bench_die "no $RESPONDER_BIN: build first"
+bench_ensure_packages heaptrack || bench_die "cannot install heaptrack"
+
+WORK=$(mktemp -d /tmp/fcgimux-alloc.XXXXXX)
+trap 'bench_stop_all; [[ -n ${ALLOC_KEEP:-} ]] || rm -rf "$WORK"' EXIT
+
+read -r WPORT GPORT < <(bench_free_ports 2)
+
+cat >"$WORK/fcgimux.toml" <<EOF
+[server]
+listen = ["127.0.0.1:$GPORT"]
+threads = 1
+access_log = ""
+error_log = "$WORK/fcgimux-error.log"
+log_level = "warn"
+
+[[route]]
+prefix = "/"
+pool = "w"
+
+[pools.w]
+workers = ["127.0.0.1:$WPORT"]
+EOF
+
+# client N: N keep-alive GETs on one connection; fails on anything but 200.
+client() {
+  /usr/bin/python3 - "$GPORT" "$1" <<'EOF'
+import socket, sys
+import time
+port, n = int(sys.argv[1]), int(sys.argv[2])
+# fcgimux answers 503 until its first probe admits the worker (slow under
+# heaptrack): wait for a 200 on a connection of its own first. The few
+# allocations of those requests are the same in both runs, to within a 503 or two.
+for _ in range(200):
+    w = socket.create_connection(("127.0.0.1", port))
+    w.sendall(b"GET /hello HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+    r = b""
+    while (d := w.recv(65536)): r += d
+    w.close()
+    if r.startswith(b"HTTP/1.1 200"): break
+    time.sleep(0.05)
+s = socket.create_connection(("127.0.0.1", port))
+req = b"GET /hello HTTP/1.1\r\nHost: bench\r\nUser-Agent: alloc_count\r\nAccept: */*\r\n\r\n"
+buf = b""
+for _ in range(n):
+    s.sendall(req)
+    while b"\r\n\r\n" not in buf:
+        d = s.recv(65536)
+        if not d: sys.exit("connection closed")
+        buf += d
+    head, _, buf = buf.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200"): sys.exit("unexpected response: %r" % head[:80])
+    length = next(int(l.split(b":", 1)[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:"))
+    while len(buf) < length:
+        d = s.recv(65536)
+        if not d: sys.exit("connection closed")
+        buf += d
+    buf = buf[length:]
+s.close()
+EOF
+}
+
+# run N: a fresh worker, and fcgimux under heaptrack, for N requests; prints
+# the data file.
+run() {
+  local n=$1 out="$WORK/heaptrack.$1" wpid
+  bench_spawn "$WORK/worker.$n.log" "$RESPONDER_BIN" "127.0.0.1:$WPORT" 16 libfcgi-1
+  wpid=$BENCH_LAST_PID
+  bench_wait_port "$WPORT" 15 "$wpid" || bench_die "the libfcgi responder did not start"
+  bench_spawn "$WORK/run.$n.log" heaptrack -o "$out" "$FCGIMUX_BIN" -c "$WORK/fcgimux.toml"
+  local pid=$BENCH_LAST_PID
+  bench_wait_port "$GPORT" 30 "$pid" || { cat "$WORK/run.$n.log" >&2; bench_die "fcgimux did not start"; }
+  # heaptrack (a shell script) runs the gateway as its child, next to its
+  # own interpreter: SIGTERM the gateway, then heaptrack finishes the file.
+  local gw="" c exe
+  exe=$(readlink -f "$FCGIMUX_BIN")
+  for c in $(pgrep -P "$pid"); do if [[ $(readlink -f "/proc/$c/exe") == "$exe" ]]; then gw=$c; fi; done
+  [[ -n $gw ]] || bench_die "fcgimux is not running under heaptrack"
+  client "$n" || { kill -TERM "$gw"; bench_die "client failed"; }
+  kill -TERM "$gw"
+  wait "$pid" 2>/dev/null || true
+  bench_stop "$wpid"
+  local keep=() p
+  for p in "${BENCH_PIDS[@]}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
+  BENCH_PIDS=("${keep[@]}")
+  local f
+  for f in "$out".zst "$out".gz; do if [[ -f $f ]]; then echo "$f"; return 0; fi; done
+  bench_die "heaptrack wrote no data file"
+}
+
+calls() { heaptrack_print -f "$1" -p 0 -a 0 -T 0 | awk '/^calls to allocation functions:/ {print $5}'; }
+
+run "$N1" >"$WORK/f1"
+run "$N2" >"$WORK/f2"
+F1=$(cat "$WORK/f1")
+F2=$(cat "$WORK/f2")
+C1=$(calls "$F1")
+C2=$(calls "$F2")
+echo "fcgimux: $FCGIMUX_BIN"
+echo "allocation calls: $C1 for $N1 requests, $C2 for $N2 requests"
+awk -v a="$C1" -v b="$C2" -v n1="$N1" -v n2="$N2" \
+  'BEGIN { printf "allocations per request (keep-alive GET /hello, libfcgi worker, kept-alive upstream): %.2f\n", (b - a) / (n2 - n1) }'
+echo
+echo "per-request call sites (heaptrack_print --diff of the two runs), allocations per request"
+echo "and the two innermost fcgimux frames of the call stack, innermost first:"
+heaptrack_print -f "$F2" -d "$F1" -p 0 -a 0 -T 0 --flamegraph-cost-type allocations -F "$WORK/stacks.txt" >/dev/null
+/usr/bin/python3 - "$WORK/stacks.txt" "$((N2 - N1))" <<'EOF'
+import collections, re, sys
+per = collections.Counter()
+for line in open(sys.argv[1]):
+    stack, _, n = line.rstrip("\n").rpartition(" ")
+    ours = [f for f in stack.split(";") if re.search(r"\b(fcgimux|fcgi)::", f)]
+    key = "  <-  ".join(reversed(ours[-2:])) if ours else stack.split(";")[-1]
+    per[key] += int(n)
+for key, n in per.most_common():
+    if abs(n) / int(sys.argv[2]) >= 0.05:
+        print("%6.2f  %s" % (n / int(sys.argv[2]), key))
+EOF
