@@ -84,7 +84,7 @@ void Probe::on_connect(int status) {
   }
   WriteBatch* b = batch.release();  // freed in on_write_cb, on every path
   b->req.data = b;
-  auto& bufs = b->bufs();
+  auto bufs = b->bufs();  // a span over the batch's iovecs
   if (uv_write(&b->req, reinterpret_cast<uv_stream_t*>(&tcp_), bufs.data(), unsigned(bufs.size()),
                &Probe::on_write_cb) != 0) {
     delete b;

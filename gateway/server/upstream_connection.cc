@@ -193,7 +193,7 @@ void UpstreamConnection::send(uint16_t id, std::unique_ptr<WriteBatch> batch) {
 void UpstreamConnection::write_batch(std::unique_ptr<WriteBatch> batch) {
   WriteBatch* b = batch.get();
   b->req.data = b;
-  auto& bufs = b->bufs();
+  auto bufs = b->bufs();  // a span over the batch's iovecs
   // Most batches fit the socket buffer: write them now, and only queue (and
   // wait for a callback) what the kernel did not take. Nothing may overtake
   // bytes already queued.

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 using namespace fcgimux;
 
@@ -27,7 +28,7 @@ TEST_CASE("a write batch keeps copies and pins borrowed bytes, in order", "[base
   b.push_owned("!");
   CHECK(b.size() == 15);
   CHECK(borrowed.use_count() == 2);  // the batch holds a pin
-  auto& bufs = b.bufs();
+  auto bufs = b.bufs();
   std::string all;
   for (auto& x : bufs) all.append(x.base, x.len);
   CHECK(all == "head:BODY:tail!");
@@ -47,4 +48,34 @@ TEST_CASE("consume() drops what uv_try_write already wrote, at any offset", "[ba
     const size_t left = b.consume(n);
     CHECK(unwritten_text(b, left) == whole.substr(n));
   }
+}
+
+TEST_CASE("a write batch past its inline bytes and iovecs keeps every byte in order", "[base][write-batch]") {
+  // Copies fill the inline bytes, then owned strings; borrowed pieces in
+  // between push the iovec count past the inline array.
+  WriteBatch b;
+  std::string expected;
+  std::vector<std::shared_ptr<std::string>> borrowed;
+  for (int i = 0; i < 40; ++i) {
+    const std::string copy(size_t(50 + i), char('a' + i % 26));
+    b.push_copy(bytes_of(copy));
+    expected += copy;
+    borrowed.push_back(std::make_shared<std::string>("<" + std::to_string(i) + ">"));
+    b.push_borrowed(bytes_of(*borrowed.back()), borrowed.back());
+    expected += *borrowed.back();
+  }
+  CHECK(b.size() == expected.size());
+  CHECK(b.bufs().size() == 80);
+  CHECK(unwritten_text(b, b.bufs().size()) == expected);
+  const size_t left = b.consume(2000);
+  CHECK(unwritten_text(b, left) == expected.substr(2000));
+}
+
+TEST_CASE("consecutive small copies share one iovec", "[base][write-batch]") {
+  WriteBatch b;
+  b.push_copy(bytes_of("BEGIN..."));
+  b.push_copy(bytes_of("PARAMS.."));
+  b.push_copy(bytes_of("STDIN..."));
+  CHECK(b.bufs().size() == 1);
+  CHECK(unwritten_text(b, 1) == "BEGIN...PARAMS..STDIN...");
 }
