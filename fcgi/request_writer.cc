@@ -26,9 +26,19 @@ void write_begin_request(uint16_t id, Role role, bool keep_conn, IovecSink& out)
   write_record(RecordType::BeginRequest, id, body, out);
 }
 
-void write_params(uint16_t id, std::span<const Param> params, IovecSink& out) {
+namespace {
+
+std::string_view name_of(const Param& p) { return p.name; }
+std::string_view value_of(const Param& p) { return p.value; }
+std::string_view name_of(const std::pair<std::string, std::string>& p) { return p.first; }
+std::string_view value_of(const std::pair<std::string, std::string>& p) { return p.second; }
+
+// Both write_params() overloads: the pairs are only read through name_of()
+// and value_of().
+template <typename P>
+void write_params_of(uint16_t id, std::span<const P> params, IovecSink& out) {
   size_t total = 0;
-  for (const Param& p : params) total += encoded_pair_size(p.name.size(), p.value.size());
+  for (const P& p : params) total += encoded_pair_size(name_of(p).size(), value_of(p).size());
   if (total > 0 && total <= kMaxContentLen) {
     // The usual case: every pair fits one record. That record, its padding
     // and the empty record that ends the stream are framed in one buffer
@@ -40,7 +50,7 @@ void write_params(uint16_t id, std::span<const Param> params, IovecSink& out) {
     char* w = frame.data();
     const auto header = encode_header({RecordType::Params, id, uint16_t(total), pad});
     w = static_cast<char*>(std::memcpy(w, header.data(), kHeaderLen)) + kHeaderLen;
-    for (const Param& p : params) w = encode_pair(p.name, p.value, w);
+    for (const P& p : params) w = encode_pair(name_of(p), value_of(p), w);
     std::memset(w, 0, pad);
     w += pad;
     const auto end = encode_header({RecordType::Params, id, 0, 0});
@@ -53,7 +63,7 @@ void write_params(uint16_t id, std::span<const Param> params, IovecSink& out) {
   // at any byte is correct.
   std::string encoded;
   encoded.reserve(total);
-  for (const Param& p : params) encode_pair(p.name, p.value, encoded);
+  for (const P& p : params) encode_pair(name_of(p), value_of(p), encoded);
   std::span<const std::byte> rest = as_bytes(encoded);
   while (!rest.empty()) {
     const size_t n = std::min(rest.size(), kMaxContentLen);
@@ -61,6 +71,17 @@ void write_params(uint16_t id, std::span<const Param> params, IovecSink& out) {
     rest = rest.subspan(n);
   }
   write_record(RecordType::Params, id, {}, out);  // the empty record ends the stream
+}
+
+}  // namespace
+
+void write_params(uint16_t id, std::span<const Param> params, IovecSink& out) {
+  write_params_of(id, params, out);
+}
+
+void write_owned_params(uint16_t id, std::span<const std::pair<std::string, std::string>> params,
+                        IovecSink& out) {
+  write_params_of(id, params, out);
 }
 
 void write_stdin(uint16_t id, std::span<const std::byte> body, const Pin& pin, IovecSink& out) {

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -24,6 +25,9 @@ void write_begin_request(uint16_t id, Role role, bool keep_conn, IovecSink& out)
 // record at most 65535 bytes of content, padded to a multiple of 8), followed
 // by the empty PARAMS record that ends the stream.
 void write_params(uint16_t id, std::span<const Param> params, IovecSink& out);
+// write_params() for params kept as owned strings (the gateway's CGI params),
+// so that the caller need not build a vector of views for every request.
+void write_owned_params(uint16_t id, std::span<const std::pair<std::string, std::string>> params, IovecSink& out);
 
 // |body| as FCGI_STDIN records, borrowed (not copied), split at 65535 bytes.
 // An empty |body| writes nothing: the end of the stream is write_stdin_end().

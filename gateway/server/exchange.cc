@@ -129,10 +129,7 @@ void Exchange::write_request() {
   auto batch = std::make_unique<WriteBatch>();
   const uint16_t id = upstream_id_;
   fcgi::write_begin_request(id, fcgi::Role::Responder, upstream_->keep_conn(), *batch);
-  std::vector<fcgi::Param> params;
-  params.reserve(params_.size());
-  for (const auto& [k, v] : params_) params.push_back({k, v});
-  fcgi::write_params(id, params, *batch);
+  fcgi::write_owned_params(id, params_, *batch);  // no vector of views per request
   request_written_ = true;
   for (; next_piece_ < body_.size(); ++next_piece_) {
     const auto& piece = body_[next_piece_];
@@ -261,18 +258,19 @@ void Exchange::send_body(std::span<const std::byte> bytes) {
         n = size_t(left);
       }
       if (n == 0) return;
-      deliver(std::string(p, n));
+      deliver({p, n});
       break;
     }
     case BodyFraming::Chunked: {
-      std::string chunk = chunk_header(n);
-      chunk.append(p, n);
-      chunk.append(kChunkTrailer);
-      deliver(std::move(chunk));
+      // Three appends to what is queued: the body is not copied into a
+      // chunk string first.
+      deliver(chunk_header(n));
+      deliver({p, n});
+      deliver(kChunkTrailer);
       break;
     }
     case BodyFraming::Close:
-      deliver(std::string(p, n));
+      deliver({p, n});
       break;
   }
   body_sent_ += n;
@@ -284,12 +282,12 @@ void Exchange::send_body(std::span<const std::byte> bytes) {
     upstream_->pause_reading();
 }
 
-void Exchange::deliver(std::string bytes) {
+void Exchange::deliver(std::string_view bytes) {
   if (conn_ == nullptr) return;
   const ServerConfig& sc = conn_->thread().config().server;
   const bool spilling = spill_ && !spill_->empty();
   if (!spilling && !(upstream_ && upstream_->multiplexed() && conn_->queued_bytes() >= sc.response_buffer_size)) {
-    conn_->send(std::move(bytes));
+    conn_->send_copy(bytes);  // appended to what is queued: no string per piece
     return;
   }
   // Behind a slow client, on a connection other requests share: the bytes
@@ -374,7 +372,7 @@ void Exchange::on_end_request(uint32_t app_status, fcgi::ProtocolStatus status) 
     conn_->abort();  // the client sees a truncated body, never a wrong one
     return;
   }
-  if (framing_ == BodyFraming::Chunked) deliver(std::string(kLastChunk));
+  if (framing_ == BodyFraming::Chunked) deliver(kLastChunk);
   if (conn_ == nullptr || done_) return;
   if (spill_ && !spill_->empty()) {
     finish_pending_ = true;  // on_client_drained() finishes it

@@ -98,7 +98,7 @@ class Exchange : public Reapable {
   void send_body(std::span<const std::byte> bytes);
   // Response bytes for the client: queued on the connection, or, when the
   // client is slow and the worker connection is shared, spilled to a file.
-  void deliver(std::string bytes);
+  void deliver(std::string_view bytes);
   void log_access(int status, std::string_view error);
   bool can_retry(const UpstreamFailure& f) const;
 

@@ -391,6 +391,16 @@ void HttpConnection::send(std::string bytes) {
   }
 }
 
+void HttpConnection::send_copy(std::string_view bytes) {
+  if (phase_ == Phase::Closing || bytes.empty()) return;
+  queued_bytes_ += bytes.size();
+  out_.append(bytes);
+  if (!writing_ && !flush_scheduled_) {
+    flush_scheduled_ = true;
+    thread_.schedule_flush(this);
+  }
+}
+
 void HttpConnection::flush_now() {
   flush_scheduled_ = false;
   if (closed_) return;

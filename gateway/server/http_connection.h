@@ -14,6 +14,7 @@
 #include <list>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "gateway/base/clock.h"
 #include "gateway/cgi/cgi_params.h"
@@ -36,6 +37,9 @@ class HttpConnection : public HttpRequestSink {
   // Queues |bytes| for the client. Writes happen in order; what is queued
   // during one loop iteration leaves in one write (see flush_now()).
   void send(std::string bytes);
+  // The same for bytes the caller keeps: appended to what is queued, so a
+  // small response body joins its head without a string of its own.
+  void send_copy(std::string_view bytes);
   // Called by the LoopThread after this iteration's I/O callbacks.
   void flush_now();
   // Bytes queued or being written, not yet taken by the kernel.
