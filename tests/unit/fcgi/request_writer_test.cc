@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "fcgi/params.h"
@@ -33,6 +34,22 @@ TEST_CASE("PARAMS golden bytes: pairs, padding to 8, empty terminator", "[fcgi][
   CHECK(out.bytes() == std::string("\x01\x04\x00\x07\x00\x0e\x02\x00"
                                    "\x01\x02" "Abc" "\x05\x02" "HTTPSon" "\x00\x00"
                                    "\x01\x04\x00\x07\x00\x00\x00\x00", 32));
+}
+
+TEST_CASE("owned params are framed exactly as views of them", "[fcgi][writer]") {
+  // write_owned_params() (the gateway's CGI params) must be byte for byte
+  // write_params(), in one record and past 65535 bytes.
+  for (size_t big : {size_t(3), size_t(70000)}) {
+    CAPTURE(big);
+    const std::vector<std::pair<std::string, std::string>> owned = {
+        {"GATEWAY_INTERFACE", "CGI/1.1"}, {"BIG", std::string(big, 'v')}, {"EMPTY", ""}};
+    std::vector<Param> views;
+    for (const auto& [k, v] : owned) views.push_back({k, v});
+    StringSink a, b;
+    write_params(3, views, a);
+    write_owned_params(3, owned, b);
+    CHECK(a.bytes() == b.bytes());
+  }
 }
 
 TEST_CASE("PARAMS with 127 and 128 byte names and values", "[fcgi][writer]") {
