@@ -17,7 +17,10 @@ cmake --build build -j"$(nproc)"
 # The end-to-end tests start their own processes on ports the kernel picks,
 # so they run in parallel with each other and with the unit tests.
 set +e
-ctest --test-dir build --output-on-failure -j2 "$@"
+# End-to-end tests run real processes against each other on a shared,
+# noisy machine: a test that fails is run once more, and only a test that
+# fails twice fails the run (unit tests are deterministic and never need it).
+ctest --test-dir build --output-on-failure -j2 --repeat until-pass:2 "$@"
 status=$?
 set -e
 
@@ -34,7 +37,7 @@ if [[ ${FCGIMUX_SKIP_SANITIZE:-0} != 1 ]]; then
   set +e
   ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1:quarantine_size_mb=8 \
   UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1 \
-    ctest --test-dir build-asan --output-on-failure -j2 "$@"
+    ctest --test-dir build-asan --output-on-failure -j2 --repeat until-pass:2 "$@"
   asan_status=$?
   set -e
   if [[ $status -eq 0 ]]; then status=$asan_status; fi

@@ -8,6 +8,7 @@
 #include "gateway/server/loop_thread.h"
 #include "gateway/server/pool.h"
 #include "gateway/server/upstream_connection.h"
+#include "gateway/upstream/saturation.h"
 
 namespace fcgimux {
 
@@ -238,8 +239,12 @@ void Worker::on_backlog_sign() {
 
 void Worker::on_failure(FailureKind kind, std::string_view detail) {
   const TimePoint n = now(thread_.loop());
-  if (kind == FailureKind::ConnectTimeout &&
-      health_.completed_since(n - 2 * pool_.config().connect_timeout)) {
+  // A completion within this window shows a worker making progress: at
+  // least twice the connect timeout, and twice the pool's p99 time to first
+  // byte when requests there are slow (the same window a silent probe gets,
+  // saturation.h), so that slow views on few children still count.
+  const Millis window = progress_window(2 * pool_.config().connect_timeout, pool_.recent_p99());
+  if (kind == FailureKind::ConnectTimeout && health_.completed_since(n - window)) {
     // A connect that times out while the worker keeps completing our
     // requests is a full accept backlog, not a dead machine: stop sending it
     // new work until it completes one, and count nothing against it.
