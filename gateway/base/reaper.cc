@@ -21,8 +21,14 @@ void Reaper::defer(std::unique_ptr<Reapable> victim) {
 
 void Reaper::drain() {
   while (!graveyard_.empty()) {
-    auto batch = std::exchange(graveyard_, {});  // destructors may defer() more
+    // The graveyard trades places with spare_ (empty, with the capacity of
+    // an earlier batch) rather than being replaced by a new vector, so that
+    // defer() does not allocate once per request. Destructors may defer()
+    // more, into graveyard_, or even drain() again: batch is local.
+    std::vector<std::unique_ptr<Reapable>> batch = std::move(spare_);
+    batch.swap(graveyard_);
     batch.clear();
+    spare_ = std::move(batch);
   }
 }
 

@@ -37,6 +37,7 @@ class Reaper {
   uv_idle_t idle_;
   bool closed_ = false;
   std::vector<std::unique_ptr<Reapable>> graveyard_;
+  std::vector<std::unique_ptr<Reapable>> spare_;  // empty; keeps its capacity for drain()
 };
 
 }  // namespace fcgimux
