@@ -315,6 +315,7 @@ void UpstreamConnection::on_stdout(uint16_t id, std::span<const std::byte> bytes
   if (!s->got_response_bytes) {
     s->got_response_bytes = true;
     worker_.pool().record_first_byte(s->last_activity - s->started);
+    worker_.health().note_ttfb(s->last_activity - s->started);
     // A fresh connection answered: fresh ones that started no later are not
     // in a backlog (is_backlog_sign(), saturation.h).
     if (requests_served_ == 0 && !multiplexed_) worker_.health().note_fresh_answered(s->started);

@@ -80,6 +80,10 @@ HealthTransition WorkerHealth::on_probe_result(ProbeOutcome outcome, TimePoint n
                                                std::optional<Millis> recent_p99, bool& was_full) {
   std::lock_guard lock(mu_);
   const int64_t last = last_completion_ms_.load(std::memory_order_relaxed);
+  // The calling thread's pool p99, or this worker's own recent answers
+  // (all threads), whichever is longer.
+  if (const Millis mine = recent_ttfb(); mine.count() > 0)
+    recent_p99 = recent_p99 ? std::max(*recent_p99, mine) : mine;
   const ProbeEvidence e{.capacity = request_capacity_locked(),
                         .in_flight = in_flight(),
                         .last_completion = last == INT64_MIN ? TimePoint::min() : TimePoint{Millis{last}},

@@ -3,6 +3,7 @@
 // the pool learned about the worker at first contact.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <mutex>
@@ -132,6 +133,15 @@ class WorkerHealth {
   void note_backlog_sign(TimePoint now) {
     last_backlog_sign_ms_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
   }
+  // Time to first byte of one of our requests on this worker (any thread):
+  // a slowly decaying maximum, so that a thread whose own pool history is
+  // thin (its only request on the worker is the one that timed out) still
+  // knows how long this worker's answers take (see on_probe_result()).
+  void note_ttfb(Millis d) {
+    const int64_t cur = recent_ttfb_ms_.load(std::memory_order_relaxed);
+    recent_ttfb_ms_.store(std::max<int64_t>(d.count(), cur - cur / 8), std::memory_order_relaxed);
+  }
+  Millis recent_ttfb() const { return Millis{recent_ttfb_ms_.load(std::memory_order_relaxed)}; }
   // A fresh connection whose request started at |started| got its first
   // byte: newer fresh connections still waiting are not in a backlog (FIFO).
   void note_fresh_answered(TimePoint started) {
@@ -167,6 +177,7 @@ class WorkerHealth {
   std::atomic<int64_t> last_completion_ms_{INT64_MIN};
   std::atomic<int64_t> last_backlog_sign_ms_{INT64_MIN};
   std::atomic<int64_t> latest_fresh_answered_ms_{INT64_MIN};
+  std::atomic<int64_t> recent_ttfb_ms_{0};
   std::atomic<uint64_t> requests_sent_{0};
   std::atomic<uint64_t> requests_completed_{0};
   std::atomic<uint64_t> conns_opened_{0};

@@ -18,7 +18,10 @@ bool silence_means_full(const ProbeEvidence& e, TimePoint now) {
 
 bool is_backlog_sign(TimePoint now, TimePoint started, std::chrono::milliseconds suspect_after,
                      TimePoint latest_fresh_answered) {
-  return now - started >= suspect_after && latest_fresh_answered < started;
+  // "Later" by a margin: starts are stamped by each loop thread when it
+  // sees its connect complete, and a loaded loop sees it late; connections
+  // that started within the margin tell nothing about their queue order.
+  return now - started >= suspect_after && latest_fresh_answered < started + suspect_after / 4;
 }
 
 bool keeps_idle_connections(TimePoint now, TimePoint last_backlog_sign, std::chrono::milliseconds quiet_after) {

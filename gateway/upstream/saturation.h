@@ -59,8 +59,10 @@ bool silence_means_full(const ProbeEvidence& e, TimePoint now);
 // backlog behind children our own idle connections hold, until
 // response_timeout. So a fresh connection still waiting for its first byte
 // after |suspect_after| is taken as a sign of a backlog — unless a fresh
-// connection whose request started at the same time or later has been
-// answered already: a listen backlog is FIFO, so then this one was accepted
+// connection whose request started clearly later (by suspect_after / 4:
+// each loop thread stamps a start when it sees the connect complete, late
+// when loaded) has been answered already: a listen backlog is FIFO, so then
+// this one was accepted
 // and only its view is slow (a 1.5 s view on a libfcgi worker with threads to
 // spare is no backlog). On a sign, idle connections to that worker are closed
 // (on every thread) and none are kept for |quiet_after| since the last sign.
