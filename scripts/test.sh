@@ -40,6 +40,13 @@ if [[ ${FCGIMUX_SKIP_SANITIZE:-0} != 1 ]]; then
     ctest --test-dir build-asan --output-on-failure -j2 --repeat until-pass:2 "$@"
   asan_status=$?
   set -e
+  # A rerun (--repeat until-pass) must not hide a sanitizer report: any
+  # report in any attempt's output fails the run.
+  if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:|SUMMARY: UndefinedBehaviorSanitizer' \
+      build-asan/Testing/Temporary/LastTest.log 2>/dev/null; then
+    echo "test.sh: a sanitizer report appeared in a test's output (build-asan/Testing/Temporary/LastTest.log)" >&2
+    asan_status=1
+  fi
   if [[ $status -eq 0 ]]; then status=$asan_status; fi
 fi
 exit "$status"
