@@ -54,19 +54,29 @@ TEST_CASE("balance: least-conn sends concurrent requests to different workers",
           "[e2e][balance][django]") {
   ThreeWorkers ws;
   Gateway gw = spawn_fcgimux(
-      ws.dir, server_toml("threads = 1") + route_toml("/", "django") +
+      ws.dir, server_toml("threads = 1\nadmin_listen = \"127.0.0.1:0\"") + route_toml("/", "django") +
                   pool_toml("django", {&ws.w1, &ws.w2, &ws.w3}, "balance = \"least-conn\""));
+  const std::string listening = wait_log_line(gw.child, {"event=admin_listening"}, 5s);
+  REQUIRE_FALSE(listening.empty());
+  const std::string admin = log_field(listening, "addr");
+  const int admin_port = std::stoi(admin.substr(admin.find(':') + 1));
+  // Our requests in flight on the pool's workers, summed, from /status.
+  auto in_flight = [&] {
+    const std::string body = http_get(admin_port, "/status").body;
+    int sum = 0;
+    const std::string key = "\"in_flight\": ";
+    for (size_t at = body.find(key); at != std::string::npos; at = body.find(key, at + 1))
+      sum += std::atoi(body.c_str() + at + key.size());
+    return sum;
+  };
   // Three slow requests at once, from three connections: each worker has
   // one in flight when the next arrives, so least-conn picks an idle one.
   std::vector<std::unique_ptr<HttpClient>> clients;
   for (int i = 0; i < 3; ++i) {
     clients.push_back(std::make_unique<HttpClient>(gw.port, 30s));
-    clients.back()->send("GET /sleep?s=1 HTTP/1.1\r\nHost: x\r\n\r\n");
-    // Make sure fcgimux has dispatched this one before the next is sent:
-    // wait until a request reached a worker (its access line comes later,
-    // so instead give the gateway a moment via a cheap round trip).
-    Response ping = http_get(gw.port, "/healthz");
-    REQUIRE(ping.status == 200);
+    clients.back()->send("GET /sleep?s=2 HTTP/1.1\r\nHost: x\r\n\r\n");
+    // The next one is sent only once fcgimux has given this one to a worker.
+    REQUIRE(eventually([&] { return in_flight() == i + 1; }, 1500ms));
   }
   std::map<std::string, int> seen;
   for (auto &c : clients) {
