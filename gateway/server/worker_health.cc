@@ -128,10 +128,13 @@ unsigned WorkerHealth::conn_capacity_locked() const {
   return configured_capacity_ ? configured_capacity_ : learned_capacity_;
 }
 
+bool WorkerHealth::multiplexes_locked() const {
+  return multiplex_ == Multiplex::On || (multiplex_ == Multiplex::Auto && mpxs_.value_or(false));
+}
+
 unsigned WorkerHealth::request_capacity_locked() const {
   const unsigned conns = conn_capacity_locked();
-  const bool mpx = multiplex_ == Multiplex::On || (multiplex_ == Multiplex::Auto && mpxs_.value_or(false));
-  if (!mpx) return conns;
+  if (!multiplexes_locked()) return conns;
   const unsigned per_conn = configured_reqs_per_conn_ ? configured_reqs_per_conn_ : kDefaultReqsPerConn;
   const unsigned by_conns = conns * per_conn;  // 0 when the connections are not capped
   if (learned_max_reqs_ > 0) return by_conns ? std::min(learned_max_reqs_, by_conns) : learned_max_reqs_;
@@ -162,7 +165,7 @@ void WorkerHealth::learn_no_multiplexing() {
 
 bool WorkerHealth::multiplexes() {
   std::lock_guard lock(mu_);
-  return multiplex_ == Multiplex::On || (multiplex_ == Multiplex::Auto && mpxs_.value_or(false));
+  return multiplexes_locked();
 }
 
 unsigned WorkerHealth::reqs_per_conn() {
@@ -191,7 +194,7 @@ WorkerHealth::Snapshot WorkerHealth::snapshot(TimePoint now) {
     out.mpxs = mpxs_;
     out.learned_max_reqs = learned_max_reqs_;
     out.capacity = request_capacity_locked();
-    out.multiplexing = multiplex_ == Multiplex::On || (multiplex_ == Multiplex::Auto && mpxs_.value_or(false));
+    out.multiplexing = multiplexes_locked();
   }
   out.address = name_;
   out.in_flight = in_flight();

@@ -171,6 +171,7 @@ class WorkerHealth {
   std::optional<bool> mpxs_;
   unsigned request_capacity_locked() const;
   unsigned conn_capacity_locked() const;
+  bool multiplexes_locked() const;
   ProbeKind probe_kind_ = ProbeKind::Unknown;
   std::atomic<int> in_flight_{0};
   std::atomic<int> open_conns_{0};
