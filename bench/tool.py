@@ -7,6 +7,9 @@
                                     each; writes DIR/ready ("open N") then waits
                                     for DIR/done, checks, writes DIR/result
   tool.py report RAW META OUT       writes RESULTS.md from the raw TSV and meta
+  tool.py syscalls TICKS (GW PERF_STAT_CSV CPU_TXT)...
+                                    bench/profile.sh: Markdown tables of CPU and
+                                    system calls per request, gateways side by side
 """
 import errno
 import os
@@ -366,11 +369,97 @@ def report(raw_path, meta_path, out_path):
         f.write("\n".join(out))
 
 
+# ------------------------------------------------------------------ profile.sh
+
+def _perf_stat(path):
+    """perf stat -x, output: {event: count} (not counted = 0)."""
+    counts = {}
+    with open(path, errors="replace") as f:
+        for line in f:
+            if line.startswith("#") or not line.strip():
+                continue
+            fields = line.rstrip("\n").split(",")
+            if len(fields) < 3:
+                continue
+            try:
+                value = float(fields[0])
+            except ValueError:
+                value = 0.0
+            counts[fields[2]] = counts.get(fields[2], 0.0) + value
+    return counts
+
+
+def syscalls(ticks, triples):
+    gws, stats, cpu = [], {}, {}
+    for gw, csv, cpu_txt in triples:
+        gws.append(gw)
+        stats[gw] = _perf_stat(csv)
+        with open(cpu_txt) as f:
+            w = f.read().split()
+        cpu[gw] = {"requests": int(w[0]), "rps": float(w[1]), "user": int(w[2]) / ticks,
+                   "sys": int(w[3]) / ticks, "non2xx": w[4], "sockerr": w[5], "p99": w[6]}
+    first = gws[0]
+
+    def per(gw, x):
+        n = cpu[gw]["requests"]
+        return x / n if n else float("nan")
+
+    def ratio_cells(values):
+        if len(gws) < 2:
+            return ""
+        return " | " + " | ".join(_ratio(values[first], values[g]) for g in gws[1:])
+
+    rhead = "".join(" | %s ÷ %s" % (first, g) for g in gws[1:])
+    ralign = "---:|" * (len(gws) - 1)
+    print("| | " + " | ".join(gws) + rhead + " |")
+    print("|---|" + "---:|" * len(gws) + ralign)
+    rows = [
+        ("requests (2xx and others)", {g: cpu[g]["requests"] for g in gws}, "{:,.0f}", False),
+        ("requests/s", {g: cpu[g]["rps"] for g in gws}, "{:,.0f}", True),
+        ("p99 ms", {g: float(cpu[g]["p99"]) for g in gws}, "{:.2f}", True),
+        ("CPU µs / request, user", {g: per(g, cpu[g]["user"]) * 1e6 for g in gws}, "{:.1f}", True),
+        ("CPU µs / request, system", {g: per(g, cpu[g]["sys"]) * 1e6 for g in gws}, "{:.1f}", True),
+        ("CPU µs / request, total", {g: per(g, cpu[g]["user"] + cpu[g]["sys"]) * 1e6 for g in gws}, "{:.1f}", True),
+        ("**system calls / request** (raw_syscalls:sys_enter)",
+         {g: per(g, stats[g].get("raw_syscalls:sys_enter", float("nan"))) for g in gws}, "**{:.2f}**", True),
+    ]
+    for label, values, fmt, with_ratio in rows:
+        cells = [fmt.format(values[g]) if values[g] == values[g] else "n/a" for g in gws]
+        extra = ratio_cells(values) if with_ratio else " | " * (len(gws) - 1)
+        print("| %s | %s%s |" % (label, " | ".join(cells), extra.rstrip()))
+    bad = [g for g in gws if cpu[g]["non2xx"] != "0" or cpu[g]["sockerr"] != "0"]
+    if bad:
+        print()
+        print("Errors: " + ", ".join("%s non-2xx %s, socket errors %s" % (g, cpu[g]["non2xx"], cpu[g]["sockerr"]) for g in bad))
+    print()
+    print("By system call (per request; calls seen less than once per 100 requests by every gateway left out):")
+    print()
+    names = set()
+    for g in gws:
+        names.update(k for k in stats[g] if k.startswith("syscalls:sys_enter_"))
+    table = []
+    for name in names:
+        values = {g: per(g, stats[g].get(name, 0.0)) for g in gws}
+        if max(values.values()) >= 0.01:
+            table.append((name[len("syscalls:sys_enter_"):], values))
+    table.sort(key=lambda t: -max(t[1].values()))
+    print("| system call | " + " | ".join(gws) + rhead + " |")
+    print("|---|" + "---:|" * len(gws) + ralign)
+    for name, values in table:
+        print("| %s | %s%s |" % (name, " | ".join("%.2f" % values[g] for g in gws), ratio_cells(values)))
+    sums = {g: per(g, sum(v for k, v in stats[g].items() if k.startswith("syscalls:sys_enter_"))) for g in gws}
+    other = {g: per(g, stats[g].get("raw_syscalls:sys_enter", 0.0)) - sums[g] for g in gws}
+    print("| (other, not counted by name) | %s%s |" % (" | ".join("%.2f" % other[g] for g in gws), ratio_cells(other)))
+
+
 def main():
     if len(sys.argv) >= 3 and sys.argv[1] == "wrk":
         print(" ".join(str(x) for x in parse_wrk(sys.argv[2])))
     elif len(sys.argv) == 6 and sys.argv[1] == "idle":
         idle(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5])
+    elif len(sys.argv) >= 6 and sys.argv[1] == "syscalls" and (len(sys.argv) - 3) % 3 == 0:
+        args = sys.argv[3:]
+        syscalls(int(sys.argv[2]), [tuple(args[i:i + 3]) for i in range(0, len(args), 3)])
     elif len(sys.argv) == 5 and sys.argv[1] == "report":
         report(sys.argv[2], sys.argv[3], sys.argv[4])
     else:

@@ -1,0 +1,225 @@
+#!/usr/bin/env bash
+# bench/profile.sh — where fcgimux's CPU goes under load, and how many system
+# calls it makes per request next to nginx (issue #5: "profiles of the hot
+# path at c=64").
+#
+#   bash bench/profile.sh [-c 64] [-d 10] [--compare "nginx"] [--freq 499]
+#                         [--call-graph dwarf|fp|none] [--top 25]
+#                         [--all-syscalls] [--out FILE] [--keep]
+#
+# Three libfcgi responders and, in front of them, the gateways configured as
+# bench/run.sh does (bench/lib.sh, the same settings: threads = 2 …), each
+# started fresh and driven by wrk at concurrency C on `/hello` for D seconds
+# after a 1 s warm-up, one after another:
+#   1. fcgimux, then each --compare gateway, under
+#        perf stat -e raw_syscalls:sys_enter -e syscalls:sys_enter_NAME... -p PIDS
+#      (all the gateway's processes and threads; about 50 names an event loop
+#      uses, all ~350 with --all-syscalls): system calls per request by name,
+#      side by side, with CPU µs per request (user, system) from
+#      /proc/PID/stat over the same run. Counting slows every system call
+#      (requests/s drop), but not the count per request;
+#   2. fcgimux again under `perf record --call-graph MODE -F FREQ -p PID`:
+#      top symbols by self %, by children % (self + callees), and by DSO.
+# The two are separate runs so that the counters do not disturb the profile.
+# The machine has no hardware counters here: the profile samples cpu-clock.
+#
+# It prints the summary (stdout); --out FILE also writes it there (Markdown).
+# Nothing is written into the repository otherwise, except the Release build
+# in build-release/ that every bench script shares (FCGIMUX_BIN=... to use
+# another binary). Work files go to /tmp and are removed at the end unless
+# --keep (then perf.data stays for `perf report -i`). Everything it starts is
+# stopped by PID on exit; every wait is bounded.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+command_line="bash bench/profile.sh $*"
+
+conc=64
+duration=10
+compare="nginx"
+freq=499
+call_graph=dwarf
+top=25
+out=
+keep=0
+all_syscalls=0
+while (($#)); do
+  case $1 in
+    -c | --concurrency) conc=$2; shift ;;
+    -d | --duration) duration=$2; shift ;;
+    --compare) compare=$2; shift ;;
+    --freq) freq=$2; shift ;;
+    --call-graph) call_graph=$2; shift ;;
+    --top) top=$2; shift ;;
+    --out) out=$2; shift ;;
+    --keep) keep=1 ;;
+    --all-syscalls) all_syscalls=1 ;;
+    -h | --help) sed -n '2,30p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+[[ $out && $out != /* ]] && out="$PWD/$out"
+
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
+
+work=$(mktemp -d /tmp/fcgimux-profile.XXXXXX)
+finish() {
+  local rc=$?
+  trap - EXIT INT TERM
+  bench_stop_all
+  if ((rc != 0)); then bench_log "failed (rc=$rc); files kept in $work"
+  elif ((keep)); then bench_log "files kept in $work (perf report -i $work/fcgimux.perf.data)"
+  else rm -rf "$work"; fi
+  exit "$rc"
+}
+trap finish EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+ulimit -n "$(ulimit -Hn)"
+
+bench_ensure_packages wrk nginx-light linux-perf libfcgi-dev cmake g++ pkg-config libuv1-dev \
+  libtomlplusplus-dev libfmt-dev node-llhttp
+bench_build
+ticks=$(getconf CLK_TCK)
+wrk_t=2
+((conc < 2)) && wrk_t=1
+
+read -r w1 w2 w3 gport <<<"$(bench_free_ports 4)"
+bench_start_workers libfcgi "$work/workers" "$w1" "$w2" "$w3"
+bench_worker_paths libfcgi
+url="http://127.0.0.1:$gport$BENCH_PATH_SMALL"
+
+# start GW NAME: the gateway, warmed up (fcgimux answers 503 until its first
+# probe admits a worker); sets pid, procs.
+start() {
+  local gw=$1 dir="$work/$2"
+  bench_start_gateway "$gw" libfcgi "$gport" "$dir" "$w1" "$w2" "$w3"
+  pid=$BENCH_LAST_PID
+  local i
+  for ((i = 0; i < 100; i++)); do
+    [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$url" || true) == 200 ]] && break
+    sleep 0.1
+  done
+  timeout 30 wrk -t"$wrk_t" -c"$conc" -d1s --timeout 10s "$url" >"$dir/warmup.txt" 2>&1 || true
+  procs=$(bench_tree "$pid")
+}
+
+# proc_times PID...: "utime stime" in ticks, summed.
+proc_times() {
+  local p u=0 s=0 rest
+  for p in "$@"; do
+    rest=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null) || continue
+    read -r a b <<<"$(awk '{print $12, $13}' <<<"$rest")"
+    u=$((u + a)) s=$((s + b))
+  done
+  echo "$u $s"
+}
+
+# under_load MODE GW NAME: MODE stat (perf stat of the system calls of all
+# the gateway's processes) or record (perf record of them) while wrk drives the
+# gateway for $duration s; writes NAME/wrk.txt, NAME/perf.* and NAME/cpu.txt
+# ("requests rps utime_ticks stime_ticks non2xx sockerr p99_ms").
+under_load() {
+  local mode=$1 gw=$2 name=$3 dir="$work/$3"
+  start "$gw" "$name"
+  local pids perf_pid b a
+  pids=$(tr ' ' ',' <<<"$procs")
+  case $mode in
+    stat) perf stat -x, -o "$dir/perf-stat.csv" -e raw_syscalls:sys_enter "${syscall_events[@]}" -p "$pids" >"$dir/perf.out" 2>&1 & ;;
+    record)
+      local cg=()
+      [[ $call_graph == none ]] || cg=(--call-graph "$call_graph")
+      perf record -e cpu-clock -F "$freq" "${cg[@]}" -p "$pids" -o "$dir/perf.data" >"$dir/perf.out" 2>&1 &
+      ;;
+  esac
+  perf_pid=$!
+  BENCH_PIDS+=("$perf_pid")
+  sleep 1   # perf attaches to every thread (hundreds of counters) before the load starts
+  kill -0 "$perf_pid" 2>/dev/null || { cat "$dir/perf.out" >&2; bench_die "perf did not start"; }
+  # shellcheck disable=SC2086
+  b=$(proc_times $procs)
+  timeout $((duration + 30)) wrk -t"$wrk_t" -c"$conc" -d"${duration}s" --timeout 10s --latency "$url" >"$dir/wrk.txt" 2>&1 || true
+  # shellcheck disable=SC2086
+  a=$(proc_times $procs)
+  kill -INT "$perf_pid" 2>/dev/null || true
+  local i
+  for ((i = 0; i < 1200; i++)); do kill -0 "$perf_pid" 2>/dev/null || break; sleep 0.1; done
+  bench_stop "$perf_pid"
+  local rps p99 reqs non2xx sockerr bu bs au as
+  read -r rps _ p99 reqs non2xx sockerr < <(/usr/bin/python3 "$here/tool.py" wrk "$dir/wrk.txt")
+  read -r bu bs <<<"$b"
+  read -r au as <<<"$a"
+  echo "$reqs $rps $((au - bu)) $((as - bs)) $non2xx $sockerr $p99" >"$dir/cpu.txt"
+  bench_log "$name: $reqs requests, $rps req/s, p99 $p99 ms, non-2xx $non2xx, socket errors $sockerr"
+  bench_stop "$pid"
+}
+
+# The system calls an event-loop gateway makes; the total
+# (raw_syscalls:sys_enter) shows what else there was ("other"), and
+# --all-syscalls counts each of the ~350 (perf then takes ~15 s to stop).
+if ((all_syscalls)); then
+  syscall_events=(-e 'syscalls:sys_enter_*')
+else
+  syscall_events=()
+  for s in read write readv writev pread64 pwrite64 recvfrom sendto recvmsg sendmsg recvmmsg sendmmsg \
+    epoll_wait epoll_pwait epoll_pwait2 epoll_ctl poll ppoll select pselect6 accept accept4 connect close shutdown \
+    socket setsockopt getsockopt getsockname getpeername futex ioctl fcntl timerfd_settime eventfd2 \
+    mmap munmap madvise mprotect brk sched_yield nanosleep clock_nanosleep clock_gettime splice sendfile64 \
+    io_uring_enter rt_sigprocmask openat newfstatat; do
+    [[ -e /sys/kernel/tracing/events/syscalls/sys_enter_$s ]] && syscall_events+=(-e "syscalls:sys_enter_$s")
+  done
+  ((${#syscall_events[@]})) || syscall_events=(-e 'syscalls:sys_enter_*')  # tracefs not mounted yet: perf finds them
+fi
+
+gateways=(fcgimux)
+for g in $compare; do [[ $g == fcgimux ]] || gateways+=("$g"); done
+
+for gw in "${gateways[@]}"; do
+  bench_log "system calls: $gw at c=$conc for ${duration}s"
+  under_load stat "$gw" "sys-$gw"
+done
+bench_log "profile: fcgimux at c=$conc for ${duration}s (perf record -F $freq --call-graph $call_graph)"
+under_load record fcgimux prof
+
+# ---------------------------------------------------------------- summary
+summary="$work/summary.md"
+set +o pipefail   # `head` closes the pipes of perf report early
+{
+  echo "# fcgimux hot-path profile"
+  echo
+  echo "\`$command_line\` — $(date -u '+%Y-%m-%d %H:%M UTC'), $BENCH_BUILD_NOTE; $(nproc) cores, $(uname -r)."
+  echo "Three libfcgi responders ($BENCH_LIBFCGI_THREADS threads), gateways as in bench/run.sh (threads/processes $BENCH_THREADS, keep-alive to workers), wrk -t$wrk_t -c$conc -d${duration}s on \`$BENCH_PATH_SMALL\`, each gateway fresh. The client, gateways and workers share the cores: compare per-request figures, not requests/s."
+  echo
+  echo "## System calls per request (perf stat of every process and thread of the gateway)"
+  echo
+  args=()
+  for gw in "${gateways[@]}"; do args+=("$gw" "$work/sys-$gw/perf-stat.csv" "$work/sys-$gw/cpu.txt"); done
+  /usr/bin/python3 "$here/tool.py" syscalls "$ticks" "${args[@]}"
+  echo
+  read -r reqs rps _ <"$work/prof/cpu.txt"
+  echo "## Profile of fcgimux ($reqs requests, $rps req/s under perf record; cpu-clock samples of all its threads)"
+  echo
+  rep=(perf report -i "$work/prof/perf.data" --stdio --no-header -g none --percent-limit 0.3)
+  echo "### By DSO (self)"
+  echo
+  echo '```'
+  "${rep[@]}" --no-children --sort dso 2>/dev/null | grep -v '^#' | grep -v '^$' | head -12
+  echo '```'
+  echo
+  echo "### Top symbols by self %"
+  echo
+  echo '```'
+  "${rep[@]}" --no-children --sort dso,sym 2>/dev/null | grep -v '^#' | grep -v '^$' | head -"$top"
+  echo '```'
+  if [[ $call_graph != none ]]; then
+    echo
+    echo "### Top symbols by children % (self + what they call)"
+    echo
+    echo '```'
+    "${rep[@]}" --children --sort sym 2>/dev/null | grep -v '^#' | grep -v '^$' | head -"$top"
+    echo '```'
+  fi
+} >"$summary"
+cat "$summary"
+[[ -z $out ]] || { cp "$summary" "$out"; bench_log "wrote $out"; }
