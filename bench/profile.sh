@@ -3,7 +3,7 @@
 # calls it makes per request next to nginx (issue #5: "profiles of the hot
 # path at c=64").
 #
-#   bash bench/profile.sh [-c 64] [-d 10] [--compare "nginx"] [--freq 499]
+#   bash bench/profile.sh [-c 64] [-d 10] [--compare "nginx"] [--record "fcgimux"] [--freq 499]
 #                         [--call-graph dwarf|fp|none] [--top 25]
 #                         [--all-syscalls] [--out FILE] [--keep]
 #
@@ -18,8 +18,12 @@
 #      side by side, with CPU µs per request (user, system) from
 #      /proc/PID/stat over the same run. Counting slows every system call
 #      (requests/s drop), but not the count per request;
-#   2. fcgimux again under `perf record --call-graph MODE -F FREQ -p PID`:
-#      top symbols by self %, by children % (self + callees), and by DSO.
+#   2. each --record gateway (default: fcgimux) again, under
+#        perf record -e cpu-clock --call-graph MODE -F FREQ -p PIDS
+#      where the samples are (which system call or user code, called from
+#      which function of the gateway; inside a system call: waking the other
+#      end, being scheduled out, the loopback receive path), top symbols by
+#      self %, by children % (self + callees), and by DSO.
 # The two are separate runs so that the counters do not disturb the profile.
 # The machine has no hardware counters here: the profile samples cpu-clock.
 #
@@ -36,6 +40,7 @@ command_line="bash bench/profile.sh $*"
 conc=64
 duration=10
 compare="nginx"
+record="fcgimux"
 freq=499
 call_graph=dwarf
 top=25
@@ -47,13 +52,14 @@ while (($#)); do
     -c | --concurrency) conc=$2; shift ;;
     -d | --duration) duration=$2; shift ;;
     --compare) compare=$2; shift ;;
+    --record) record=$2; shift ;;
     --freq) freq=$2; shift ;;
     --call-graph) call_graph=$2; shift ;;
     --top) top=$2; shift ;;
     --out) out=$2; shift ;;
     --keep) keep=1 ;;
     --all-syscalls) all_syscalls=1 ;;
-    -h | --help) sed -n '2,30p' "$0"; exit 0 ;;
+    -h | --help) sed -n "2,36p" "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -69,7 +75,7 @@ finish() {
   trap - EXIT INT TERM
   bench_stop_all
   if ((rc != 0)); then bench_log "failed (rc=$rc); files kept in $work"
-  elif ((keep)); then bench_log "files kept in $work (perf report -i $work/fcgimux.perf.data)"
+  elif ((keep)); then bench_log "files kept in $work (perf report -i $work/prof-fcgimux/perf.data)"
   else rm -rf "$work"; fi
   exit "$rc"
 }
@@ -174,15 +180,25 @@ fi
 
 gateways=(fcgimux)
 for g in $compare; do [[ $g == fcgimux ]] || gateways+=("$g"); done
+read -r -a recorded <<<"$record"
 
 for gw in "${gateways[@]}"; do
   bench_log "system calls: $gw at c=$conc for ${duration}s"
   under_load stat "$gw" "sys-$gw"
 done
-bench_log "profile: fcgimux at c=$conc for ${duration}s (perf record -F $freq --call-graph $call_graph)"
-under_load record fcgimux prof
+for gw in "${recorded[@]}"; do
+  bench_log "profile: $gw at c=$conc for ${duration}s (perf record -F $freq --call-graph $call_graph)"
+  under_load record "$gw" "prof-$gw"
+done
 
 # ---------------------------------------------------------------- summary
+# binary GW: the gateway's executable (its frames name "who asked").
+binary() {
+  case $1 in
+    fcgimux) echo "$FCGIMUX_BIN" ;;
+    *) command -v "$1" ;;
+  esac
+}
 summary="$work/summary.md"
 set +o pipefail   # `head` closes the pipes of perf report early
 {
@@ -196,30 +212,38 @@ set +o pipefail   # `head` closes the pipes of perf report early
   args=()
   for gw in "${gateways[@]}"; do args+=("$gw" "$work/sys-$gw/perf-stat.csv" "$work/sys-$gw/cpu.txt"); done
   /usr/bin/python3 "$here/tool.py" syscalls "$ticks" "${args[@]}"
-  echo
-  read -r reqs rps _ <"$work/prof/cpu.txt"
-  echo "## Profile of fcgimux ($reqs requests, $rps req/s under perf record; cpu-clock samples of all its threads)"
-  echo
-  rep=(perf report -i "$work/prof/perf.data" --stdio --no-header -g none --percent-limit 0.3)
-  echo "### By DSO (self)"
-  echo
-  echo '```'
-  "${rep[@]}" --no-children --sort dso 2>/dev/null | grep -v '^#' | grep -v '^$' | head -12
-  echo '```'
-  echo
-  echo "### Top symbols by self %"
-  echo
-  echo '```'
-  "${rep[@]}" --no-children --sort dso,sym 2>/dev/null | grep -v '^#' | grep -v '^$' | head -"$top"
-  echo '```'
-  if [[ $call_graph != none ]]; then
+  for gw in "${recorded[@]}"; do
+    d="$work/prof-$gw"
+    read -r reqs rps _ <"$d/cpu.txt"
     echo
-    echo "### Top symbols by children % (self + what they call)"
+    echo "## Profile of $gw ($reqs requests, $rps req/s under perf record; cpu-clock samples of all its processes and threads)"
+    echo
+    rep=(perf report -i "$d/perf.data" --stdio --no-header -g none --percent-limit 0.3)
+    echo "### Where the samples are: in a system call (named by its libc wrapper) or in user code, and the innermost $gw function on the stack"
+    echo
+    perf script -i "$d/perf.data" -F comm,tid,event,ip,sym,dso 2>/dev/null |
+      /usr/bin/python3 "$here/tool.py" samples "$(binary "$gw")" "$top"
+    echo
+    echo "### By DSO (self)"
     echo
     echo '```'
-    "${rep[@]}" --children --sort sym 2>/dev/null | grep -v '^#' | grep -v '^$' | head -"$top"
+    "${rep[@]}" --no-children --sort dso 2>/dev/null | grep -v '^#' | grep -v '^$' | head -12
     echo '```'
-  fi
+    echo
+    echo "### Top symbols by self %"
+    echo
+    echo '```'
+    "${rep[@]}" --no-children --sort dso,sym 2>/dev/null | grep -v '^#' | grep -v '^$' | head -"$top"
+    echo '```'
+    if [[ $call_graph != none ]]; then
+      echo
+      echo "### Top symbols by children % (self + what they call)"
+      echo
+      echo '```'
+      "${rep[@]}" --children --sort sym 2>/dev/null | grep -v '^#' | grep -v '^$' | head -"$top"
+      echo '```'
+    fi
+  done
 } >"$summary"
 cat "$summary"
 [[ -z $out ]] || { cp "$summary" "$out"; bench_log "wrote $out"; }

@@ -10,6 +10,9 @@
   tool.py syscalls TICKS (GW PERF_STAT_CSV CPU_TXT)...
                                     bench/profile.sh: Markdown tables of CPU and
                                     system calls per request, gateways side by side
+  tool.py samples BINARY TOP < perf-script-output
+                                    bench/profile.sh: the samples by (system
+                                    call or user code, innermost BINARY function)
 """
 import errno
 import os
@@ -452,6 +455,135 @@ def syscalls(ticks, triples):
     print("| (other, not counted by name) | %s%s |" % (" | ".join("%.2f" % other[g] for g in gws), ratio_cells(other)))
 
 
+def _syscall_of(frame):
+    """The system call a libc/libuv wrapper frame makes, from its symbol."""
+    name = frame
+    for prefix in ("__GI___libc_", "__libc_", "__GI___", "__GI_", "__"):
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+            break
+    if name.endswith("_syscall"):
+        name = name[: -len("_syscall")]
+    return name
+
+
+def _short(sym):
+    """A C++ symbol without template arguments and ABI tags."""
+    out, depth = [], 0
+    for ch in sym:
+        if ch == "<":
+            if depth == 0:
+                out.append("<…>")
+            depth += 1
+        elif ch == ">" and depth:
+            depth -= 1
+        elif depth == 0:
+            out.append(ch)
+    return "".join(out).replace("[abi:cxx11]", "")
+
+
+def samples(binary, top):
+    """Reads `perf script -F comm,tid,event,ip,sym,dso` (with call chains) on
+    stdin. Each sample is put under (what the thread was doing, who asked):
+    - a system call (the sample is in the kernel below a user frame): named by
+      the first user frame above the kernel frames, the libc wrapper;
+    - user code: the DSO of the leaf frame;
+    and the innermost frame of BINARY in the chain (libuv internals show as
+    addresses, the event loop's own reads and epoll_wait have no BINARY frame).
+    """
+    base = os.path.basename(binary)
+    counts = {}
+    by_kind = {}
+    inside = {}
+    total = 0
+
+    def flush(chain):
+        nonlocal total
+        if not chain:
+            return
+        total += 1
+        kernel = [f for f in chain if f[1] == "[kernel.kallsyms]"]
+        user = [f for f in chain if f[1] not in ("[kernel.kallsyms]", "[unknown]", "inlined")]
+        if kernel and any(f[0] == "do_syscall_64" for f in kernel):
+            wrapper = next((f[0] for f in chain if f[1] != "[kernel.kallsyms]" and f[0] != "[unknown]"), None)
+            if wrapper is None:
+                # no symbol above the kernel: the kernel's entry point names it
+                i = [f[0] for f in chain].index("do_syscall_64")
+                wrapper = chain[i - 1][0] if i > 0 else "[unknown]"
+                for prefix in ("__x64_sys_", "__do_sys_", "__se_sys_", "ksys_", "__sys_"):
+                    if wrapper.startswith(prefix):
+                        wrapper = wrapper[len(prefix):]
+                        break
+            kind = "syscall %s" % _syscall_of(wrapper)
+        elif kernel:
+            kind = "kernel, not a system call (%s)" % kernel[-1][0]
+        elif user:
+            kind = "user: %s" % os.path.basename(user[0][1])
+        else:
+            kind = "unknown"
+        caller = next((_short(f[0]) for f in chain if os.path.basename(f[1]) == base), "(no %s frame)" % base)
+        counts[(kind, caller)] = counts.get((kind, caller), 0) + 1
+        by_kind[kind] = by_kind.get(kind, 0) + 1
+        if kind.startswith("syscall "):
+            names = {f[0] for f in kernel}
+            if names & {"schedule", "__schedule", "finish_task_switch.isra.0", "finish_task_switch"}:
+                part = "scheduled out (another thread ran)"
+            elif names & {"sock_def_readable", "try_to_wake_up", "__wake_up_sync_key", "ep_poll_callback", "__wake_up_common"}:
+                part = "waking the reader of the other end"
+            elif names & {"net_rx_action", "__netif_receive_skb_one_core", "process_backlog"}:
+                part = "loopback receive path of the other end (softirq)"
+            else:
+                part = "the rest of the system call"
+            d = inside.setdefault((kind, caller), {})
+            d[part] = d.get(part, 0) + 1
+
+    chain = []
+    for line in sys.stdin:
+        if not line.strip():
+            flush(chain)
+            chain = []
+            continue
+        if not line.startswith(("\t", " ")):
+            flush(chain)
+            chain = []
+            continue
+        # "\t   addr sym+off (dso)" or "\t addr sym (dso)"
+        text = line.strip()
+        parts = text.split(None, 1)
+        if len(parts) < 2:
+            continue
+        rest = parts[1]
+        dso = ""
+        if rest.endswith(")") and " (" in rest:
+            rest, _, dso = rest.rpartition(" (")
+            dso = dso[:-1]
+        sym = rest.split("+0x")[0]
+        if chain and chain[-1] == (sym, dso):
+            continue   # perf repeats a frame it unwound twice
+        chain.append((sym, dso))
+    flush(chain)
+    if not total:
+        print("(no samples)")
+        return
+    print("| where the sample was | innermost %s function | %% of samples |" % base)
+    print("|---|---|---:|")
+    for (kind, caller), n in sorted(counts.items(), key=lambda kv: -kv[1])[:top]:
+        print("| %s | %s | %.1f |" % (kind, caller.replace("|", "\\|"), 100.0 * n / total))
+    print()
+    print("Inside the three largest system-call rows (loopback: the writer's system call also runs the "
+          "receiver's TCP input and wakes it):")
+    print()
+    rows = [kc for kc, _ in sorted(counts.items(), key=lambda kv: -kv[1]) if kc in inside][:3]
+    for kc in rows:
+        n = counts[kc]
+        print("- %s from %s (%.1f%%): %s" % (kc[0], kc[1], 100.0 * n / total, ", ".join(
+            "%s %.0f%%" % (part, 100.0 * c / n) for part, c in sorted(inside[kc].items(), key=lambda kv: -kv[1]))))
+    print()
+    print("Totals by what the thread was doing: " + ", ".join(
+        "%s %.1f%%" % (k, 100.0 * n / total) for k, n in sorted(by_kind.items(), key=lambda kv: -kv[1])[:12]) +
+        " (%d samples)." % total)
+
+
 def main():
     if len(sys.argv) >= 3 and sys.argv[1] == "wrk":
         print(" ".join(str(x) for x in parse_wrk(sys.argv[2])))
@@ -460,6 +592,8 @@ def main():
     elif len(sys.argv) >= 6 and sys.argv[1] == "syscalls" and (len(sys.argv) - 3) % 3 == 0:
         args = sys.argv[3:]
         syscalls(int(sys.argv[2]), [tuple(args[i:i + 3]) for i in range(0, len(args), 3)])
+    elif len(sys.argv) == 4 and sys.argv[1] == "samples":
+        samples(sys.argv[2], int(sys.argv[3]))
     elif len(sys.argv) == 5 and sys.argv[1] == "report":
         report(sys.argv[2], sys.argv[3], sys.argv[4])
     else:
