@@ -2,7 +2,7 @@
 # bench/lib.sh — reusable pieces of fcgimux's benchmarks: packages, build,
 # free loopback ports, starting and stopping FastCGI workers (libfcgi
 # responder, PHP-FPM, Django under uWSGI) and gateways (fcgimux, nginx,
-# HAProxy, lighttpd) with comparable configurations, and reading CPU time and
+# HAProxy, lighttpd, h2o) with comparable configurations, and reading CPU time and
 # memory of a process tree from /proc.
 #
 # Source it from bash (`source bench/lib.sh`); it sets no shell options and
@@ -14,7 +14,7 @@
 #
 # Settings (environment, with defaults) shared by every gateway so that the
 # comparison is fair; bench/faults/ can override them before sourcing:
-: "${BENCH_THREADS:=2}"              # fcgimux threads, nginx worker_processes, HAProxy nbthread (lighttpd: always 1)
+: "${BENCH_THREADS:=2}"              # fcgimux threads, nginx worker_processes, HAProxy nbthread, h2o num-threads (lighttpd: always 1)
 : "${BENCH_CONNECT_TIMEOUT:=1}"      # seconds, gateway → worker connect
 : "${BENCH_RESPONSE_TIMEOUT:=30}"    # seconds, worker response (first byte and gaps)
 : "${BENCH_IDLE_TIMEOUT:=60}"        # seconds, client keep-alive idle
@@ -43,7 +43,7 @@ BENCH_ROOT="${BENCH_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 BENCH_DIR="$BENCH_ROOT/bench"
 BENCH_PIDS=()
 BENCH_LAST_PID=
-BENCH_GATEWAYS_ALL=(fcgimux nginx haproxy lighttpd)
+BENCH_GATEWAYS_ALL=(fcgimux nginx haproxy lighttpd h2o)
 BENCH_WORKER_KINDS_ALL=(libfcgi php django)
 
 bench_log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
@@ -209,15 +209,16 @@ bench_mem_kb() {
 
 # ---------------------------------------------------------------- workers
 
-# bench_worker_paths KIND: sets BENCH_PATH_SMALL, BENCH_PATH_DOWNLOAD (a
+# bench_worker_paths KIND: sets BENCH_PATH_SMALL, BENCH_SMALL_BODY (what its
+# answer's body is, trailing newline aside), BENCH_PATH_DOWNLOAD (a
 # printf format taking the byte count), BENCH_PATH_UPLOAD and BENCH_DOCROOT
 # (what gateways announce as document root; PHP needs the real one).
 bench_worker_paths() {
   case $1 in
-    libfcgi) BENCH_PATH_SMALL=/hello BENCH_PATH_DOWNLOAD='/bytes?n=%d' BENCH_PATH_UPLOAD=/upload BENCH_DOCROOT=/nonexistent ;;
-    php) BENCH_PATH_SMALL=/hello.php BENCH_PATH_DOWNLOAD='/bytes.php?n=%d' BENCH_PATH_UPLOAD=/upload.php BENCH_DOCROOT="$BENCH_DIR/php" ;;
+    libfcgi) BENCH_PATH_SMALL=/hello BENCH_SMALL_BODY="Hello from libfcgi" BENCH_PATH_DOWNLOAD='/bytes?n=%d' BENCH_PATH_UPLOAD=/upload BENCH_DOCROOT=/nonexistent ;;
+    php) BENCH_PATH_SMALL=/hello.php BENCH_SMALL_BODY="Hello from PHP" BENCH_PATH_DOWNLOAD='/bytes.php?n=%d' BENCH_PATH_UPLOAD=/upload.php BENCH_DOCROOT="$BENCH_DIR/php" ;;
     # /big takes whole MiB (mb=N); callers pass a multiple of 1 MiB.
-    django) BENCH_PATH_SMALL=/healthz BENCH_PATH_DOWNLOAD='/big?mb=%d' BENCH_PATH_UPLOAD=/upload BENCH_DOCROOT=/nonexistent ;;
+    django) BENCH_PATH_SMALL=/healthz BENCH_SMALL_BODY="ok" BENCH_PATH_DOWNLOAD='/big?mb=%d' BENCH_PATH_UPLOAD=/upload BENCH_DOCROOT=/nonexistent ;;
     *) bench_die "unknown worker kind $1" ;;
   esac
 }
@@ -522,6 +523,58 @@ $hosts) )
 $BENCH_LIGHTTPD_SERVER_EXTRA
 EOF
       ;;
+    h2o)
+      # h2o 2.2 (Debian 12) takes one address per fastcgi.connect and cannot
+      # balance: it gets the first worker only. PHP goes through the file
+      # handler (file.custom-handler for .php), which is what sets
+      # SCRIPT_FILENAME; the other kinds are mounted at / (SCRIPT_NAME "",
+      # PATH_INFO = the path). Timeouts are in milliseconds; h2o has no
+      # separate connect timeout (fastcgi.timeout.io covers it) and one
+      # http1-request-timeout for both the request head and the keep-alive
+      # idle time (set to the idle timeout). It reads the whole request body
+      # before it starts the FastCGI request (temp-buffer-path for big ones).
+      # Idle worker connections: no count limit in h2o 2.2, only the timeout.
+      local w keepalive_ms=$((BENCH_UPSTREAM_KEEPALIVE_TIMEOUT * 1000))
+      w=$(bench_worker_addr "$1")
+      # keep-alive 0: no FCGI_KEEP_CONN, as nginx and HAProxy for uWSGI (see nginx below)
+      [[ $kind == django ]] && keepalive_ms=0
+      local connect="        fastcgi.connect:
+          host: ${w%:*}
+          port: ${w##*:}
+          type: tcp
+        fastcgi.timeout.io: $((BENCH_RESPONSE_TIMEOUT * 1000))
+        fastcgi.timeout.keepalive: $keepalive_ms"
+      local path_conf
+      if [[ $kind == php ]]; then
+        path_conf="        file.dir: $docroot
+        file.index: [ 'index.php' ]
+        file.custom-handler:
+          extension: .php
+  ${connect//$'\n'/$'\n'  }"
+      else
+        path_conf=$connect
+      fi
+      mkdir -p "$dir/h2o-tmp"
+      cat >"$dir/h2o.conf" <<EOF
+# h2o for the benchmark (rendered by bench/lib.sh)
+user: root
+num-threads: $BENCH_THREADS
+max-connections: $BENCH_MAX_CLIENTS
+pid-file: $dir/h2o.pid
+error-log: $dir/h2o-error.log
+http1-request-timeout: $BENCH_IDLE_TIMEOUT
+limit-request-body: $((BENCH_MAX_BODY_MB * 1048576))
+temp-buffer-path: $dir/h2o-tmp
+listen:
+  host: 127.0.0.1
+  port: $port
+hosts:
+  default:
+    paths:
+      "/":
+$path_conf
+EOF
+      ;;
     *) bench_die "unknown gateway $gw" ;;
   esac
 }
@@ -537,6 +590,7 @@ bench_start_gateway() {
     nginx) bench_spawn "$dir/nginx.out" nginx -p "$dir" -c "$dir/nginx.conf" ;;
     haproxy) bench_spawn "$dir/haproxy.out" haproxy -db -f "$dir/haproxy.conf" ;;
     lighttpd) bench_spawn "$dir/lighttpd.out" lighttpd -D -f "$dir/lighttpd.conf" ;;
+    h2o) bench_spawn "$dir/h2o.out" h2o -m worker -c "$dir/h2o.conf" ;;
   esac
   if ! bench_wait_port "$port" 15 "$BENCH_LAST_PID"; then
     tail -20 "$dir/$gw.out" "$dir/$gw-error.log" >&2 2>/dev/null
@@ -551,5 +605,6 @@ bench_gateway_version() {
     nginx) nginx -v 2>&1 | head -1 ;;
     haproxy) haproxy -v 2>&1 | head -1 ;;
     lighttpd) lighttpd -v 2>&1 | head -1 ;;
+    h2o) h2o --version 2>&1 | head -1 ;;
   esac
 }

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# fcgimux side by side with nginx, HAProxy and lighttpd on the same FastCGI
-# workers (issue #5). See bench/README.md.
+# fcgimux side by side with nginx, HAProxy, lighttpd and h2o on the same
+# FastCGI workers (issue #5). See bench/README.md.
 #
 #   bash bench/run.sh [--quick] [--kinds "libfcgi php django"] [--out FILE]
 #
 # Installs what it needs (apt-get, idempotent), builds fcgimux into
 # build-release/, starts three workers of each kind on loopback ports chosen
-# by the kernel, then for each kind runs the four gateways in turn, round
+# by the kernel, then for each kind runs the five gateways in turn, round
 # after round, under wrk; finally large bodies and idle connections.
 # Writes bench/RESULTS.md (and bench/RESULTS.raw.tsv). Everything it starts
 # is stopped by PID on exit.
@@ -61,14 +61,14 @@ trap 'exit 143' TERM
 # 10,000 clients plus upstream connections; the hard limit is what we get.
 ulimit -n "$(ulimit -Hn)"
 
-bench_ensure_packages wrk nginx-light haproxy lighttpd php8.2-fpm uwsgi uwsgi-plugin-python3 python3-django \
+bench_ensure_packages wrk nginx-light haproxy lighttpd h2o php8.2-fpm uwsgi uwsgi-plugin-python3 python3-django \
   libfcgi-dev time curl cmake g++ pkg-config libuv1-dev libtomlplusplus-dev libfmt-dev node-llhttp catch2
 bench_build
 
 raw="$work/raw.tsv"
 meta="$work/meta.txt"
 notes=()
-printf 'test\tkind\tgateway\tconcurrency\tround\trps\tp50_ms\tp99_ms\trequests\tnon2xx\tsockerr\tcpu_s\tpeak_rss_kb\tmb_s\tok\topen\tstill\trss_before_kb\trss_after_kb\n' >"$raw"
+printf 'test\tkind\tgateway\tconcurrency\tround\trps\tp50_ms\tp99_ms\trequests\tnon2xx\tsockerr\tcpu_s\tpeak_rss_kb\tmb_s\tok\topen\tstill\trss_before_kb\trss_after_kb\thalf_open\trss_half_kb\n' >"$raw"
 ticks=$(getconf CLK_TCK)
 
 # row TEST KIND GW C ROUND key=value...: one line of raw.tsv.
@@ -78,7 +78,7 @@ row() {
   for kv in "${@:6}"; do v[${kv%%=*}]=${kv#*=}; done
   printf '%s\t%s\t%s\t%s\t%s' "$1" "$2" "$3" "$4" "$5" >>"$raw"
   local k
-  for k in rps p50_ms p99_ms requests non2xx sockerr cpu_s peak_rss_kb mb_s ok open still rss_before_kb rss_after_kb; do
+  for k in rps p50_ms p99_ms requests non2xx sockerr cpu_s peak_rss_kb mb_s ok open still rss_before_kb rss_after_kb half_open rss_half_kb; do
     printf '\t%s' "${v[$k]:-}" >>"$raw"
   done
   printf '\n' >>"$raw"
@@ -98,6 +98,7 @@ load_point() {
   local pid=$BENCH_LAST_PID url="http://127.0.0.1:$port$BENCH_PATH_SMALL" t
   t=$(wrk_threads "$c")
   timeout 40 wrk -t"$t" -c"$c" -d"${warmup}s" --timeout 10s "$url" >"$dir/warmup.txt" 2>&1 || true
+  check_body "$kind" "$gw" "$url" "c=$c round $round"
   local procs before after
   procs=$(bench_tree "$pid")
   # shellcheck disable=SC2086
@@ -122,6 +123,20 @@ load_point() {
   if ! kill -0 "$pid" 2>/dev/null; then note "$kind c=$c round $round: $gw exited during the run"; fi
   bench_stop "$pid"
   collect_gateway_errors "$kind" "$gw" "$dir" "c=$c round $round"
+}
+
+# check_body KIND GW URL WHAT: the small request's answer is the worker's
+# (status 200, the expected body), so that no gateway is measured answering
+# errors or its own pages fast. After the warm-up: fcgimux answers 503 until
+# its first probe admits a worker.
+check_body() {
+  local kind=$1 gw=$2 url=$3 what=$4 answer
+  answer=$(curl -s --max-time 10 -w '\n%{http_code}' "$url" || true)
+  local code=${answer##*$'\n'} body=${answer%$'\n'*}
+  body=${body%$'\n'}
+  if [[ $code != 200 || $body != "$BENCH_SMALL_BODY" ]]; then
+    note "$kind $what: $gw answered $BENCH_PATH_SMALL with HTTP $code, body '$(head -c 120 <<<"$body" | tr '\n' ' ')' (expected '$BENCH_SMALL_BODY')"
+  fi
 }
 
 # collect_gateway_errors KIND GW DIR WHAT: warnings fcgimux logged, kept for the report.
@@ -179,8 +194,17 @@ idle_point() {
   before=$(bench_mem_kb VmRSS $(bench_tree "$pid"))
   mkdir -p "$dir/idle"
   /usr/bin/python3 "$here/tool.py" idle "$port" "$idle_conns" "$BENCH_PATH_SMALL" "$dir/idle" >"$dir/idle.log" 2>&1 &
-  local client=$! i
+  local client=$! i half=0 half_open=0
   BENCH_PIDS+=("$client")
+  # halfway (the client waits): RSS with half the connections
+  for ((i = 0; i < 1800; i++)); do [[ -f $dir/idle/half ]] && break; kill -0 "$client" 2>/dev/null || break; sleep 0.1; done
+  if [[ -f $dir/idle/half ]]; then
+    sleep 1
+    # shellcheck disable=SC2046
+    half=$(bench_mem_kb VmRSS $(bench_tree "$pid"))
+    read -r _ half_open _ <"$dir/idle/half"
+  fi
+  touch "$dir/idle/half_done"
   for ((i = 0; i < 1800; i++)); do [[ -f $dir/idle/ready ]] && break; kill -0 "$client" 2>/dev/null || break; sleep 0.1; done
   sleep 1
   # shellcheck disable=SC2046
@@ -190,8 +214,10 @@ idle_point() {
   bench_stop "$client"
   local open=0 still=0 failed=0
   [[ -f $dir/idle/result ]] && read -r _ open _ still _ failed <"$dir/idle/result"
-  row idle "$kind" "$gw" "$idle_conns" "$round" open="$open" still="$still" rss_before_kb="$before" rss_after_kb="$after"
-  printf '  %-8s %-9s idle r%d: %s held (%s still open), RSS %s -> %s KiB\n' "$kind" "$gw" "$round" "$open" "$still" "$before" "$after" >&2
+  row idle "$kind" "$gw" "$idle_conns" "$round" open="$open" still="$still" rss_before_kb="$before" rss_after_kb="$after" \
+    half_open="$half_open" rss_half_kb="$half"
+  printf '  %-8s %-9s idle r%d: %s held (%s still open), RSS %s KiB -> %s KiB at %s connections -> %s KiB\n' "$kind" "$gw" "$round" \
+    "$open" "$still" "$before" "$half" "$half_open" "$after" >&2
   if ((open < idle_conns || still < open)); then
     note "idle connections: $gw held $open of $idle_conns (failed $failed), $still still open after the measurement$( [[ -s $dir/idle.log ]] && echo "; client: $(tail -1 "$dir/idle.log")")"
   fi
@@ -240,6 +266,7 @@ elapsed=$(($(date +%s) - start))
   echo "version_nginx=$(bench_gateway_version nginx)"
   echo "version_haproxy=$(bench_gateway_version haproxy)"
   echo "version_lighttpd=$(bench_gateway_version lighttpd)"
+  echo "version_h2o=$(bench_gateway_version h2o)"
   echo "version_wrk=$(wrk -v 2>&1 | head -1)"
   echo "version_php-fpm=$(php-fpm8.2 -v | head -1)"
   echo "version_uwsgi=$(uwsgi --version)"
@@ -249,9 +276,11 @@ elapsed=$(($(date +%s) - start))
   echo "nproc=$(nproc)"
   echo "cpu=$(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)"
   echo "memory=$(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
-  echo "settings=Every gateway listens on 127.0.0.1 and balances over the same three workers of a kind, least-connections (fcgimux \`least-conn\`, nginx \`least_conn\`, HAProxy \`leastconn\`, lighttpd \`fastcgi.balance = \"fair\"\`)."
-  echo "settings=Threads/processes: fcgimux \`threads = $BENCH_THREADS\`, nginx \`worker_processes $BENCH_THREADS\` (+ an idle master), HAProxy \`nbthread $BENCH_THREADS\`, lighttpd 1 process (it is single-threaded by design; \`server.max-worker\` is deprecated) — lighttpd gets half the CPU parallelism of the others."
-  echo "settings=Logging: no access log anywhere (fcgimux \`access_log = \"\"\`, nginx \`access_log off\`, HAProxy no \`log\`, lighttpd without mod_accesslog); error logs to files, level warn/error."
+  echo "settings=Every gateway listens on 127.0.0.1 and balances over the same three workers of a kind, least-connections (fcgimux \`least-conn\`, nginx \`least_conn\`, HAProxy \`leastconn\`, lighttpd \`fastcgi.balance = \"fair\"\`) — except h2o."
+  echo "settings=**h2o** ($(bench_gateway_version h2o | awk '{print $3}'), Debian's) cannot balance: \`fastcgi.connect\` takes one address, so h2o is connected to the **first worker of each kind only** (the others to all three). Otherwise the same settings where h2o has them: \`num-threads $BENCH_THREADS\` (one process), \`fastcgi.timeout.io ${BENCH_RESPONSE_TIMEOUT}000\` ms (it also bounds the connect: h2o has no connect timeout of its own), \`fastcgi.timeout.keepalive ${BENCH_UPSTREAM_KEEPALIVE_TIMEOUT}000\` ms (FCGI_KEEP_CONN; no limit on the number of idle worker connections; 0, no keep-alive, for Django/uWSGI like nginx and HAProxy), \`http1-request-timeout ${BENCH_IDLE_TIMEOUT}\` s (one timeout for the request head and the keep-alive idle time), \`max-connections $BENCH_MAX_CLIENTS\`, \`limit-request-body\` ${BENCH_MAX_BODY_MB} MiB, no access log. PHP through \`file.dir\` + \`file.custom-handler\` (.php), which sets SCRIPT_FILENAME; libfcgi and Django mounted at / (SCRIPT_NAME empty, PATH_INFO the path). h2o 2.2 reads the whole request body before it starts the FastCGI request (in memory, \`temp-buffer-path\` in the run's directory beyond that): uploads are not streamed."
+  echo "settings=Threads/processes: fcgimux \`threads = $BENCH_THREADS\`, nginx \`worker_processes $BENCH_THREADS\` (+ an idle master), HAProxy \`nbthread $BENCH_THREADS\`, h2o \`num-threads $BENCH_THREADS\`, lighttpd 1 process (it is single-threaded by design; \`server.max-worker\` is deprecated) — lighttpd gets half the CPU parallelism of the others."
+  echo "settings=Logging: no access log anywhere (fcgimux \`access_log = \"\"\`, nginx \`access_log off\`, HAProxy no \`log\`, lighttpd without mod_accesslog, h2o no \`access-log\`); error logs to files, level warn/error."
+  echo "settings=Answers checked: at every load point, after the warm-up, one request on the small path must return 200 with the worker's body (\`Hello from libfcgi\`, \`Hello from PHP\`, \`ok\`); large bodies must arrive whole (download size, upload length echoed by the worker). Failures are listed under \"Problems seen\"."
   echo "settings=Timeouts: connect to worker ${BENCH_CONNECT_TIMEOUT}s, worker response ${BENCH_RESPONSE_TIMEOUT}s, client keep-alive idle ${BENCH_IDLE_TIMEOUT}s, request head ${BENCH_HEADER_TIMEOUT}s; request bodies up to ${BENCH_MAX_BODY_MB} MiB."
   echo "settings=Worker connections: FCGI_KEEP_CONN on (fcgimux always, nginx \`fastcgi_keep_conn on\` + \`keepalive $((BENCH_UPSTREAM_IDLE * 3))\` per process, HAProxy \`option keep-conn\` + \`http-reuse always\` + \`pool-max-conn $((BENCH_UPSTREAM_IDLE * BENCH_THREADS))\`); idle ones closed after ${BENCH_UPSTREAM_KEEPALIVE_TIMEOUT}s; up to $BENCH_UPSTREAM_IDLE idle per worker per thread (fcgimux \`max_idle_conns\`). lighttpd 1.4 cannot keep worker connections: it connects for every request. Django/uWSGI closes after every response whatever FCGI_KEEP_CONN says: nginx (\`fastcgi_keep_conn off\`) and HAProxy (\`no option keep-conn\`) are told not to ask for it there, since with it they reuse closed connections (nginx then marks workers failed and answers 502); fcgimux is left to learn it by itself."
   echo "settings=Bodies: streamed, not spooled to disk: nginx \`fastcgi_request_buffering off\` and \`fastcgi_max_temp_file_size 0\`, lighttpd \`server.stream-request-body = 1\` / \`stream-response-body = 1\`; fcgimux and HAProxy stream by design."

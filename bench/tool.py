@@ -4,8 +4,10 @@
   tool.py wrk FILE                  parse wrk --latency output: prints
                                     "rps p50_ms p99_ms requests non2xx sockerr"
   tool.py idle PORT N PATH DIR      opens N keep-alive connections, one request
-                                    each; writes DIR/ready ("open N") then waits
-                                    for DIR/done, checks, writes DIR/result
+                                    each; halfway writes DIR/half ("open K") and
+                                    waits for DIR/half_done; then writes DIR/ready
+                                    ("open N") and waits for DIR/done, checks,
+                                    writes DIR/result
   tool.py report RAW META OUT       writes RESULTS.md from the raw TSV and meta
   tool.py syscalls TICKS (GW PERF_STAT_CSV CPU_TXT)...
                                     bench/profile.sh: Markdown tables of CPU and
@@ -61,6 +63,18 @@ def parse_wrk(path):
 
 # ------------------------------------------------------------------ idle connections
 
+def _signal(directory, name, text):
+    with open(os.path.join(directory, name + ".tmp"), "w") as f:
+        f.write(text)
+    os.rename(os.path.join(directory, name + ".tmp"), os.path.join(directory, name))
+
+
+def _wait_for(path, seconds):
+    end = time.monotonic() + seconds
+    while not os.path.exists(path) and time.monotonic() < end:
+        time.sleep(0.05)
+
+
 def idle(port, n, path, directory):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -71,7 +85,15 @@ def idle(port, n, path, directory):
     deadline = time.monotonic() + 120
     batch = 200
     opened = 0
+    half_written = False
     while opened < n and time.monotonic() < deadline:
+        if not half_written and opened >= n // 2:
+            # Halfway: the caller reads the gateway's RSS here too, so that the
+            # second half gives the cost of one more connection without the
+            # one-time growth (arenas, descriptor tables) of the first ones.
+            _signal(directory, "half", "open %d failed %d\n" % (len(done_socks), failed))
+            _wait_for(os.path.join(directory, "half_done"), 60)
+            half_written = True
         pending = {}
         for _ in range(min(batch, n - opened)):
             s = socket.socket()
@@ -133,12 +155,8 @@ def idle(port, n, path, directory):
             sel.unregister(s)
             s.close()
             failed += 1
-    with open(os.path.join(directory, "ready.tmp"), "w") as f:
-        f.write("open %d failed %d\n" % (len(done_socks), failed))
-    os.rename(os.path.join(directory, "ready.tmp"), os.path.join(directory, "ready"))
-    end = time.monotonic() + 60
-    while not os.path.exists(os.path.join(directory, "done")) and time.monotonic() < end:
-        time.sleep(0.05)
+    _signal(directory, "ready", "open %d failed %d\n" % (len(done_socks), failed))
+    _wait_for(os.path.join(directory, "done"), 60)
     # How many did the gateway keep open all along?
     still = 0
     probe = selectors.DefaultSelector()
@@ -162,7 +180,9 @@ def idle(port, n, path, directory):
 
 # ------------------------------------------------------------------ report
 
-GATEWAYS = ["fcgimux", "nginx", "haproxy", "lighttpd"]
+GATEWAYS = ["fcgimux", "nginx", "haproxy", "lighttpd", "h2o"]
+# For each metric, whether more is better (the best anchor is the max) or less.
+HIGHER_BETTER = {"rps": True, "p50": False, "p99": False, "cpu1k": False, "rss": False}
 ANCHORS = GATEWAYS[1:]
 
 
@@ -257,15 +277,24 @@ def report(raw_path, meta_path, out_path):
     w("Command: `%s`" % meta.get("command", "?"))
     w("")
     w("Ratios are **fcgimux ÷ anchor** over the medians of %s interleaved rounds "
-      "(gateways in turn A B C D, A B C D, …, each restarted for every point). "
+      "(gateways in turn, A B C D E, A B C D E, …, each restarted for every point). "
       "Requests/s and MB/s: above 1 means fcgimux is better. Latency, CPU per request and "
       "memory: below 1 means fcgimux is better. Only ratios from one run are meaningful: "
       "the machine is shared and noisy, so absolute numbers move between runs." % meta.get("rounds", "?"))
     w("")
 
+    def best_anchor(kind, mname, c):
+        """(anchor, value): the best anchor's median for this metric and point."""
+        vals = [(a, med.get((kind, a, c), {}).get(mname, float("nan"))) for a in anchors]
+        vals = [(a, v) for a, v in vals if v == v]
+        if not vals:
+            return None, float("nan")
+        pick = max if HIGHER_BETTER.get(mname, True) else min
+        return pick(vals, key=lambda av: av[1])
+
     def ratio_table(kind, metrics):
-        w("| metric | concurrency | " + " | ".join("vs %s" % a for a in anchors) + " |")
-        w("|---|---:|" + "---:|" * len(anchors))
+        w("| metric | concurrency | " + " | ".join("vs %s" % a for a in anchors) + " | vs best anchor |")
+        w("|---|---:|" + "---:|" * len(anchors) + "---:|")
         for mname, label in metrics:
             for c in concs:
                 f = med.get((kind, "fcgimux", c), {}).get(mname, float("nan"))
@@ -274,16 +303,71 @@ def report(raw_path, meta_path, out_path):
                     cell = _ratio(f, med.get((kind, a, c), {}).get(mname, float("nan")))
                     bad = [g for g in ("fcgimux", a) if sum(errors.get((kind, g, c), [0, 0, 0])[:2]) > 0]
                     cells.append(cell + ("*" if bad else ""))
+                best, bv = best_anchor(kind, mname, c)
+                cells.append("%s (%s)" % (_ratio(f, bv), best) if best else "n/a")
                 w("| %s | %d | %s |" % (label, c, " | ".join(cells)))
         w("")
         w("\\* one of the two gateways had non-2xx responses or socket errors at this point "
-          "(see the absolute table and \"Problems seen\"); requests/s counts 2xx responses only.")
+          "(see the absolute table and \"Problems seen\"); requests/s counts 2xx responses only. "
+          "\"vs best anchor\": against the anchor best at that point for that metric (most requests/s; "
+          "least latency, CPU, memory), named in brackets." +
+          (" h2o is connected to one worker only (it cannot balance), the others to three." if "h2o" in anchors else ""))
+
+    def bar(kind):
+        """Issue #5's bar, item by item, from this run's medians (kind = the headline kind)."""
+        w("The bar (issue #5), from this run — %s workers:" % kind)
+        w("")
+        for c in (64, 512):
+            if c not in concs:
+                continue
+            f = med.get((kind, "fcgimux", c), {})
+            best, bv = best_anchor(kind, "rps", c)
+            if best:
+                r = f.get("rps", float("nan")) / bv if bv else float("nan")
+                bp99 = med.get((kind, best, c), {}).get("p99", float("nan"))
+                w("- requests/s at c=%d: **%s× the best anchor** (%s, %s req/s; fcgimux %s) — bar ≥ 1.3; "
+                  "p99 %s ms vs %s's %s ms (bar: no higher)" % (
+                      c, _ratio(f.get("rps", float("nan")), bv), best, _fmt(bv, 0), _fmt(f.get("rps", float("nan")), 0),
+                      _fmt(f.get("p99", float("nan")), 2), best, _fmt(bp99, 2)))
+        for c in (64, 512):
+            if c in concs and "nginx" in anchors:
+                n = med.get((kind, "nginx", c), {})
+                f = med.get((kind, "fcgimux", c), {})
+                w("- c=%d: CPU per request %s× nginx's (bar ≤ 0.7); peak RSS %s× nginx's (bar ≤ 1)" % (
+                    c, _ratio(f.get("cpu1k", float("nan")), n.get("cpu1k", float("nan"))),
+                    _ratio(f.get("rss", float("nan")), n.get("rss", float("nan")))))
+        if idle_rows.get("fcgimux"):
+            w("- idle keep-alive connections: %s KiB each, %s KiB each in the second half (bar ≤ 2; nginx %s, %s)" % (
+                _fmt(idle_per("fcgimux"), 2), _fmt(idle_marginal("fcgimux"), 2),
+                _fmt(idle_per("nginx"), 2), _fmt(idle_marginal("nginx"), 2)))
+        if "nginx" in anchors:
+            parts = []
+            for t, label in (("download", "50 MB download"), ("upload", "10 MB upload")):
+                parts.append("%s %s× nginx's MB/s" % (label, _ratio(_median(bodies.get((kind, "fcgimux", t), [])),
+                                                                    _median(bodies.get((kind, "nginx", t), [])))))
+            w("- " + "; ".join(parts) + " (bar ≥ 1)")
+        w("")
+
+    def idle_marginal(g):
+        vals = []
+        for r in idle_rows.get(g) or []:
+            n = _num(r["open"]) - _num(r.get("half_open"))
+            if n > 0 and _num(r.get("rss_half_kb")) > 0:
+                vals.append((_num(r["rss_after_kb"]) - _num(r.get("rss_half_kb"))) / n)
+        return _median(vals)
+
+    def idle_per(g):
+        rs = idle_rows.get(g) or []
+        if not rs:
+            return float("nan")
+        return _median([_num(r["rss_after_kb"]) - _num(r["rss_before_kb"]) for r in rs]) / max(1, _median([_num(r["open"]) for r in rs]))
 
     metrics = [("rps", "requests/s"), ("p50", "p50 latency"), ("p99", "p99 latency"),
                ("cpu1k", "CPU s / 1000 req"), ("rss", "peak RSS")]
     if kinds:
         w("## Headline: libfcgi workers (the gateway is the bottleneck), fcgimux ÷ anchor")
         w("")
+        bar(kinds[0])
         ratio_table(kinds[0], metrics)
         w("")
 
@@ -331,21 +415,23 @@ def report(raw_path, meta_path, out_path):
         w("## 10,000 idle keep-alive client connections (%s workers)" % meta.get("idle_kind", "libfcgi"))
         w("")
         w("Each connection sends one `GET` and keeps the connection open; RSS is VmRSS summed over "
-          "the gateway's processes before and after (kernel socket buffers not included).")
+          "the gateway's processes before, with half the connections open and with all of them "
+          "(kernel socket buffers not included). KiB per connection = (after − before) ÷ connections; "
+          "second half = (after − half) ÷ the connections opened after the half, the cost of one more "
+          "connection without one-time growth. Median over rounds.")
         w("")
-        w("| gateway | connections held | still open at the end | RSS before MiB | RSS after MiB | KiB per connection | ratio fcgimux ÷ gateway |")
-        w("|---|---:|---:|---:|---:|---:|---:|")
-        per = {}
-        for g, rs in idle_rows.items():
-            per[g] = _median([_num(r["rss_after_kb"]) - _num(r["rss_before_kb"]) for r in rs]) / max(1, _median([_num(r["open"]) for r in rs]))
+        w("| gateway | connections held | still open at the end | RSS before MiB | at half MiB | after MiB | KiB per connection | second half KiB per connection | ratio fcgimux ÷ gateway |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        per = {g: idle_per(g) for g in idle_rows}
         for g in gateways:
             rs = idle_rows.get(g)
             if not rs:
                 continue
             r = rs[len(rs) // 2]
-            w("| %s | %s | %s | %s | %s | %s | %s |" % (
-                g, r["open"], r["still"], _fmt(_num(r["rss_before_kb"]) / 1024), _fmt(_num(r["rss_after_kb"]) / 1024),
-                _fmt(per[g], 2), "—" if g == "fcgimux" else _ratio(per.get("fcgimux", float("nan")), per[g])))
+            w("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                g, r["open"], r["still"], _fmt(_num(r["rss_before_kb"]) / 1024), _fmt(_num(r.get("rss_half_kb")) / 1024),
+                _fmt(_num(r["rss_after_kb"]) / 1024), _fmt(per[g], 2), _fmt(idle_marginal(g), 2),
+                "—" if g == "fcgimux" else _ratio(per.get("fcgimux", float("nan")), per[g])))
         w("")
 
     notes = meta.get("notes", "").strip()
