@@ -132,7 +132,8 @@ under_load() {
   local pids perf_pid b a
   pids=$(tr ' ' ',' <<<"$procs")
   case $mode in
-    stat) perf stat -x, -o "$dir/perf-stat.csv" -e raw_syscalls:sys_enter "${syscall_events[@]}" -p "$pids" >"$dir/perf.out" 2>&1 & ;;
+    stat) perf stat -x, -o "$dir/perf-stat.csv" -e raw_syscalls:sys_enter -e context-switches -e cpu-migrations \
+      "${syscall_events[@]}" -p "$pids" >"$dir/perf.out" 2>&1 & ;;
     record)
       local cg=()
       [[ $call_graph == none ]] || cg=(--call-graph "$call_graph")

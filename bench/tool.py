@@ -496,7 +496,9 @@ def syscalls(ticks, triples):
     def ratio_cells(values):
         if len(gws) < 2:
             return ""
-        return " | " + " | ".join(_ratio(values[first], values[g]) for g in gws[1:])
+        # a ratio to (or of) a call made less than once per 200 requests says nothing
+        return " | " + " | ".join(
+            "—" if min(values[first], values[g]) < 0.005 else _ratio(values[first], values[g]) for g in gws[1:])
 
     rhead = "".join(" | %s ÷ %s" % (first, g) for g in gws[1:])
     ralign = "---:|" * (len(gws) - 1)
@@ -511,6 +513,9 @@ def syscalls(ticks, triples):
         ("CPU µs / request, total", {g: per(g, cpu[g]["user"] + cpu[g]["sys"]) * 1e6 for g in gws}, "{:.1f}", True),
         ("**system calls / request** (raw_syscalls:sys_enter)",
          {g: per(g, stats[g].get("raw_syscalls:sys_enter", float("nan"))) for g in gws}, "**{:.2f}**", True),
+        ("context switches / request (the gateway's threads scheduled out)",
+         {g: per(g, stats[g].get("context-switches", float("nan"))) for g in gws}, "{:.3f}", True),
+        ("CPU migrations / request", {g: per(g, stats[g].get("cpu-migrations", float("nan"))) for g in gws}, "{:.3f}", True),
     ]
     for label, values, fmt, with_ratio in rows:
         cells = [fmt.format(values[g]) if values[g] == values[g] else "n/a" for g in gws]
