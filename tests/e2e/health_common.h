@@ -62,6 +62,43 @@ inline std::string health_events(const Child &gw) {
   return s.size() > 6000 ? s.substr(0, 6000) + "...\n" : s;
 }
 
+// Waits until |n| re-admission probes of |worker| (host:port) went
+// unanswered after line |from| of |gw|'s log: its disable time ended while
+// the fault lasted, and probes kept it out. Needs log_level = "debug" in
+// [server] (event=worker_still_out is a debug line: one per probe).
+inline bool wait_readmission_probes_failed(const Child &gw, const std::string &worker, int n,
+                                           int from, Duration timeout) {
+  return eventually(
+      [&] {
+        const auto lines = log_all_lines(gw);
+        int seen = 0;
+        for (int i = std::max(0, from); i < int(lines.size()); ++i)
+          seen += lines[size_t(i)].find("event=worker_still_out worker=" + worker + " ") !=
+                  std::string::npos;
+        return seen >= n;
+      },
+      timeout);
+}
+
+// The admin listener's port, with admin_listen = "127.0.0.1:0" in [server];
+// 0 when it did not log one.
+inline int admin_port(const Child &gw) {
+  const std::string line = wait_log_line(gw, {"event=admin_listening"}, 10000ms);
+  const std::string addr = log_field(line, "addr");
+  const auto colon = addr.rfind(':');
+  return colon == std::string::npos ? 0 : std::stoi(addr.substr(colon + 1));
+}
+
+// GET /status's "requests" (requests given to the worker, all threads) for
+// the worker |address|; -1 when it cannot be read.
+inline long long requests_given(int admin, const std::string &address) {
+  const Response r = http_get(admin, "/status");
+  const auto at = r.body.find("{\"address\": \"" + address + "\"");
+  if (r.status != 200 || at == std::string::npos)
+    return -1;
+  return json_int(r.body.substr(at), "requests").value_or(-1);
+}
+
 inline size_t count_status(const std::vector<LoadSample> &s, int status) {
   return size_t(std::count_if(s.begin(), s.end(), [&](const LoadSample &x) { return x.status == status; }));
 }

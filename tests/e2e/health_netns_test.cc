@@ -7,7 +7,6 @@
 // namespaces are removed at the end, pass or fail. Where namespaces cannot be
 // made (no root, no CAP_NET_ADMIN), the test is skipped with a warning.
 #include <memory>
-#include <thread>
 
 #include "health_common.h"
 
@@ -34,7 +33,7 @@ TEST_CASE("health: a worker on another machine whose link goes down is evicted (
   Worker w3 = spawn_libfcgi_in(*nets[2], dir, "ns-3", 9000, 16);
   const std::string victim = w2.address();
   Gateway gw = spawn_fcgimux(
-      dir, server_toml("threads = 2") + route_toml("/", "p") +
+      dir, server_toml("threads = 2\nlog_level = \"debug\"") + route_toml("/", "p") +
                pool_toml_addresses("p", {w1.address(), w2.address(), w3.address()},
                                    pool_settings()));
 
@@ -54,9 +53,10 @@ TEST_CASE("health: a worker on another machine whose link goes down is evicted (
       wait_log_line(gw.child, {"event=worker_evicted", "worker=" + victim + " "}, 10s, mark);
   INFO("health events:\n" << health_events(gw.child));
   REQUIRE_FALSE(evicted.empty());
-  // Down past disable_time: re-admission probes time out too, and keep it out.
+  // Down past disable_time: re-admission probes time out too, and keep it out
+  // (two of them, seen in the debug log).
   CHECK(load.wait_more(100, 20s));
-  std::this_thread::sleep_for(1500ms);
+  CHECK(wait_readmission_probes_failed(gw.child, victim, 2, mark, 20s));
   CHECK(wait_log_line(gw.child, {"event=worker_readmitted", "worker=" + victim + " "}, 0ms, mark)
             .empty());
 

@@ -5,8 +5,6 @@
 // SIGCONT a probe re-admits it and it serves again.
 #include <signal.h>
 
-#include <thread>
-
 #include "health_common.h"
 
 using namespace e2e;
@@ -21,7 +19,9 @@ TEST_CASE("health: a SIGSTOPped worker is evicted by an unanswered probe, no GET
   Worker w2 = spawn_libfcgi(dir, "fcgi-2", 16);
   Worker w3 = spawn_libfcgi(dir, "fcgi-3", 16);
   const std::string victim = w2.address();
-  Gateway gw = spawn_fcgimux(dir, server_toml("threads = 2") + route_toml("/", "p") +
+  // Debug log: one line per re-admission probe that finds it still out.
+  Gateway gw = spawn_fcgimux(dir, server_toml("threads = 2\nlog_level = \"debug\"") +
+                                      route_toml("/", "p") +
                                       pool_toml("p", {&w1, &w2, &w3}, pool_settings()));
 
   LoadOptions opts;
@@ -42,9 +42,10 @@ TEST_CASE("health: a SIGSTOPped worker is evicted by an unanswered probe, no GET
     INFO("health events:\n" << health_events(gw.child));
     REQUIRE_FALSE(evicted.empty());
     // Stay stopped past disable_time, so that re-admission probes meet the
-    // stopped process too (they must keep it out), while the load goes on.
+    // stopped process too (they must keep it out: two, seen in the debug
+    // log), while the load goes on.
     CHECK(load.wait_more(100, 20s));
-    std::this_thread::sleep_for(1500ms);
+    CHECK(wait_readmission_probes_failed(gw.child, victim, 2, mark, 20s));
     CHECK(wait_log_line(gw.child, {"event=worker_readmitted", "worker=" + victim + " "}, 0ms, mark)
               .empty());
   } // SIGCONT
