@@ -136,10 +136,17 @@ class WorkerHealth {
   // Time to first byte of one of our requests on this worker (any thread):
   // a slowly decaying maximum, so that a thread whose own pool history is
   // thin (its only request on the worker is the one that timed out) still
-  // knows how long this worker's answers take (see on_probe_result()).
+  // knows how long this worker's answers take (see on_probe_result()). A
+  // longer answer raises it at once; each answer after that takes an eighth
+  // (rounded up, so it reaches the answers' own time) off, never going below
+  // that answer. It changes only with answers: a worker that stops answering
+  // keeps the memory of its last ones. Compare-and-swap: threads note at
+  // once, and a longer answer must not be lost to a concurrent shorter one.
   void note_ttfb(Millis d) {
-    const int64_t cur = recent_ttfb_ms_.load(std::memory_order_relaxed);
-    recent_ttfb_ms_.store(std::max<int64_t>(d.count(), cur - cur / 8), std::memory_order_relaxed);
+    int64_t cur = recent_ttfb_ms_.load(std::memory_order_relaxed);
+    while (!recent_ttfb_ms_.compare_exchange_weak(cur, std::max<int64_t>(d.count(), cur - (cur + 7) / 8),
+                                                  std::memory_order_relaxed)) {
+    }
   }
   Millis recent_ttfb() const { return Millis{recent_ttfb_ms_.load(std::memory_order_relaxed)}; }
   // A fresh connection whose request started at |started| got its first
