@@ -66,7 +66,7 @@ struct PoolConfig {
   milliseconds disable_time{1000};           // first eviction; doubles per consecutive failure
   milliseconds max_disable_time{60000};
   milliseconds probe_timeout{500};
-  milliseconds probe_interval{50};           // between re-admission probes of a silent evicted worker
+  milliseconds probe_interval{50};           // least time between the starts of two re-admission probes
   milliseconds suspect_after{100};
   milliseconds slow_start{5000};             // a re-admitted worker's weight ramps 10% → 100% over this
   std::string probe_path = "/healthz";

@@ -116,8 +116,11 @@ bool HealthTracker::on_suspect(TimePoint now) {
   return true;
 }
 
-void HealthTracker::on_probe_started(TimePoint) {
-  if (state_ == HealthState::Disabled) state_ = HealthState::Probing;
+void HealthTracker::on_probe_started(TimePoint now) {
+  if (state_ == HealthState::Disabled) {
+    state_ = HealthState::Probing;
+    probe_started_ = now;
+  }
 }
 
 HealthTransition HealthTracker::on_probe_result(ProbeOutcome outcome, bool full, TimePoint now) {
@@ -149,9 +152,14 @@ HealthTransition HealthTracker::on_probe_result(ProbeOutcome outcome, bool full,
       }
       // Still silent: out a little longer, and probed again. The ladder does
       // not climb; it counts evictions from service, not probes.
+      // probe_interval spaces the starts of two probes: one refused at once
+      // waits out the rest of it (no hammering a port nobody listens on);
+      // one that waited probe_timeout for an answer is followed at once, so
+      // that a probe is always waiting in the backlog of a stopped worker
+      // and the worker is back at its first answer after it resumes.
       state_ = HealthState::Disabled;
-      disabled_until_ = now + cfg_.probe_interval;
-      return {from, state_, cfg_.probe_interval, failures_};
+      disabled_until_ = std::max(now, probe_started_ + cfg_.probe_interval);
+      return {from, state_, disabled_until_ - now, failures_};
     case HealthState::Healthy:
     case HealthState::Full:
     case HealthState::Disabled:

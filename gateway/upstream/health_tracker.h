@@ -9,16 +9,20 @@
 //                                                     │   ──▶ full ──one completes──▶ healthy
 //                                                     └─probe unanswered──▶ disabled(until)
 //   disabled ──until passed──▶ probing ──answered──▶ healthy (slow start)
-//                                      └─unanswered─▶ disabled(probe_interval), probed again
+//                                      └─unanswered─▶ disabled until probe_interval after
+//                                                     this probe's start, probed again
 //   draining: set by an operator; no new work, whatever else holds.
 //
 // An evicted worker stays out for disable_time × 2^(k-1), where k counts its
 // evictions without a completed request in between (a worker that flaps is
 // kept out longer), capped at max_disable_time, with ± jitter so that many
-// gateways do not probe in step. After that it is probed every
-// probe_interval until it answers: a probe costs a connection, not a user's
-// request, so a worker that comes back is back within a probe, not within a
-// doubled ban. A request that completes without a worker fault resets k.
+// gateways do not probe in step. After that it is probed until it answers,
+// one probe at a time, their starts at least probe_interval apart (a probe
+// refused at once waits; one that waited probe_timeout in a stopped worker's
+// backlog is followed at once): a probe costs a connection, not a user's
+// request, so a worker that comes back is back at its first answer, not
+// within a doubled ban. A request that completes without a worker fault
+// resets k.
 #pragma once
 
 #include <chrono>
@@ -61,7 +65,8 @@ struct HealthConfig {
   // suspicions are ignored for this long, so one slow view or a saturated
   // worker does not get probed (and kept out) back to back.
   std::chrono::milliseconds suspicion_cooldown{500};
-  // Between two re-admission probes of a worker that stays silent or refuses.
+  // The least time between the starts of two re-admission probes of a
+  // worker that stays silent or refuses.
   std::chrono::milliseconds probe_interval{50};
 };
 
@@ -137,6 +142,7 @@ class HealthTracker {
   HealthState before_draining_ = HealthState::Healthy;
   unsigned failures_ = 0;
   TimePoint disabled_until_{};
+  TimePoint probe_started_{};  // the running (or last) re-admission probe's start
   TimePoint readmitted_at_ = TimePoint::min();
   TimePoint last_answered_probe_ = TimePoint::min();
   // "Full" is provisional: a second unanswered probe while still full, with

@@ -55,13 +55,34 @@ TEST_CASE("a disabled worker is re-admitted only by a probe, and re-probed while
   CHECK(h.state() == HealthState::Probing);
   CHECK_FALSE(h.admits_new_work(t));
   CHECK_FALSE(h.probe_due(t));  // one probe at a time
-  auto silent = h.on_probe_result(ProbeOutcome::Unanswered, false, t + 300ms);
-  CHECK(silent.to == HealthState::Disabled);
-  CHECK_FALSE(silent.evicted());  // still out, not evicted again
-  CHECK(h.consecutive_failures() == 1);
-  CHECK_FALSE(h.probe_due(t + 349ms));
-  CHECK(h.probe_due(t + 350ms));
-  t += 350ms;
+  SECTION("refused at once: the next probe waits out probe_interval from this one's start") {
+    auto refused = h.on_probe_result(ProbeOutcome::Unanswered, false, t + 1ms);
+    CHECK(refused.to == HealthState::Disabled);
+    CHECK_FALSE(refused.evicted());  // still out, not evicted again
+    CHECK(refused.disabled_for == 49ms);
+    CHECK(h.consecutive_failures() == 1);
+    CHECK_FALSE(h.probe_due(t + 49ms));
+    CHECK_FALSE(h.admits_new_work(t + 49ms));
+    CHECK(h.probe_due(t + 50ms));
+    t += 50ms;
+  }
+  SECTION("silent for probe_timeout (longer than probe_interval): the next probe goes at once") {
+    auto silent = h.on_probe_result(ProbeOutcome::Unanswered, false, t + 300ms);
+    CHECK(silent.to == HealthState::Disabled);
+    CHECK_FALSE(silent.evicted());
+    CHECK(silent.disabled_for == 0ms);
+    CHECK(h.consecutive_failures() == 1);
+    CHECK_FALSE(h.admits_new_work(t + 300ms));  // out until a probe answers
+    CHECK(h.probe_due(t + 300ms));
+    t += 300ms;
+  }
+  SECTION("silent for 30 ms (under probe_interval): the next starts 50 ms after this one did") {
+    auto silent = h.on_probe_result(ProbeOutcome::Unanswered, false, t + 30ms);
+    CHECK(silent.disabled_for == 20ms);
+    CHECK_FALSE(h.probe_due(t + 49ms));
+    CHECK(h.probe_due(t + 50ms));
+    t += 50ms;
+  }
   h.on_probe_started(t);
   auto back = h.on_probe_result(ProbeOutcome::Answered, false, t + 1ms);
   CHECK(back.from == HealthState::Probing);
