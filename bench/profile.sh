@@ -5,7 +5,7 @@
 #
 #   bash bench/profile.sh [-c 64] [-d 10] [--compare "nginx"] [--record "fcgimux"] [--freq 499]
 #                         [--call-graph dwarf|fp|none] [--top 25]
-#                         [--all-syscalls] [--out FILE] [--keep]
+#                         [--all-syscalls] [--out FILE] [--append FILE] [--keep]
 #
 # Three libfcgi responders and, in front of them, the gateways configured as
 # bench/run.sh does (bench/lib.sh, the same settings: threads = 2 …), each
@@ -27,7 +27,9 @@
 # The two are separate runs so that the counters do not disturb the profile.
 # The machine has no hardware counters here: the profile samples cpu-clock.
 #
-# It prints the summary (stdout); --out FILE also writes it there (Markdown).
+# It prints the summary (stdout); --out FILE also writes it there (Markdown),
+# --append FILE appends it as a section (e.g. --append bench/RESULTS.md: run.sh
+# keeps such sections when it rewrites RESULTS.md).
 # Nothing is written into the repository otherwise, except the Release build
 # in build-release/ that every bench script shares (FCGIMUX_BIN=... to use
 # another binary). Work files go to /tmp and are removed at the end unless
@@ -45,6 +47,7 @@ freq=499
 call_graph=dwarf
 top=25
 out=
+append=
 keep=0
 all_syscalls=0
 while (($#)); do
@@ -57,6 +60,7 @@ while (($#)); do
     --call-graph) call_graph=$2; shift ;;
     --top) top=$2; shift ;;
     --out) out=$2; shift ;;
+    --append) append=$2; shift ;;
     --keep) keep=1 ;;
     --all-syscalls) all_syscalls=1 ;;
     -h | --help) sed -n "2,36p" "$0"; exit 0 ;;
@@ -65,6 +69,7 @@ while (($#)); do
   shift
 done
 [[ $out && $out != /* ]] && out="$PWD/$out"
+[[ $append && $append != /* ]] && append="$PWD/$append"
 
 # shellcheck source=bench/lib.sh
 source "$here/lib.sh"
@@ -203,12 +208,12 @@ binary() {
 summary="$work/summary.md"
 set +o pipefail   # `head` closes the pipes of perf report early
 {
-  echo "# fcgimux hot-path profile"
+  echo "## Hot-path profile (bench/profile.sh)"
   echo
   echo "\`$command_line\` — $(date -u '+%Y-%m-%d %H:%M UTC'), $BENCH_BUILD_NOTE; $(nproc) cores, $(uname -r)."
   echo "Three libfcgi responders ($BENCH_LIBFCGI_THREADS threads), gateways as in bench/run.sh (threads/processes $BENCH_THREADS, keep-alive to workers), wrk -t$wrk_t -c$conc -d${duration}s on \`$BENCH_PATH_SMALL\`, each gateway fresh. The client, gateways and workers share the cores: compare per-request figures, not requests/s."
   echo
-  echo "## System calls per request (perf stat of every process and thread of the gateway)"
+  echo "### System calls per request (perf stat of every process and thread of the gateway)"
   echo
   args=()
   for gw in "${gateways[@]}"; do args+=("$gw" "$work/sys-$gw/perf-stat.csv" "$work/sys-$gw/cpu.txt"); done
@@ -217,28 +222,28 @@ set +o pipefail   # `head` closes the pipes of perf report early
     d="$work/prof-$gw"
     read -r reqs rps _ <"$d/cpu.txt"
     echo
-    echo "## Profile of $gw ($reqs requests, $rps req/s under perf record; cpu-clock samples of all its processes and threads)"
+    echo "### Profile of $gw ($reqs requests, $rps req/s under perf record; cpu-clock samples of all its processes and threads)"
     echo
     rep=(perf report -i "$d/perf.data" --stdio --no-header -g none --percent-limit 0.3)
-    echo "### Where the samples are: in a system call (named by its libc wrapper) or in user code, and the innermost $gw function on the stack"
+    echo "#### Where the samples are: in a system call (named by its libc wrapper) or in user code, and the innermost $gw function on the stack"
     echo
     perf script -i "$d/perf.data" -F comm,tid,event,ip,sym,dso 2>/dev/null |
       /usr/bin/python3 "$here/tool.py" samples "$(binary "$gw")" "$top"
     echo
-    echo "### By DSO (self)"
+    echo "#### By DSO (self)"
     echo
     echo '```'
     "${rep[@]}" --no-children --sort dso 2>/dev/null | grep -v '^#' | grep -v '^$' | head -12
     echo '```'
     echo
-    echo "### Top symbols by self %"
+    echo "#### Top symbols by self %"
     echo
     echo '```'
     "${rep[@]}" --no-children --sort dso,sym 2>/dev/null | grep -v '^#' | grep -v '^$' | head -"$top"
     echo '```'
     if [[ $call_graph != none ]]; then
       echo
-      echo "### Top symbols by children % (self + what they call)"
+      echo "#### Top symbols by children % (self + what they call)"
       echo
       echo '```'
       "${rep[@]}" --children --sort sym 2>/dev/null | grep -v '^#' | grep -v '^$' | head -"$top"
@@ -248,3 +253,4 @@ set +o pipefail   # `head` closes the pipes of perf report early
 } >"$summary"
 cat "$summary"
 [[ -z $out ]] || { cp "$summary" "$out"; bench_log "wrote $out"; }
+[[ -z $append ]] || { { echo; cat "$summary"; } >>"$append"; bench_log "appended to $append"; }

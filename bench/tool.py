@@ -454,8 +454,29 @@ def report(raw_path, meta_path, out_path):
         if line.strip():
             w("- " + line)
     w("")
+    # Sections other scripts appended after ours (bench/mux.sh, bench/profile.sh
+    # --append): kept, they have their own date and command.
+    kept = _appended_sections(out_path)
+    if kept:
+        w("")
+        w(kept)
     with open(out_path, "w") as f:
         f.write("\n".join(out))
+
+
+def _appended_sections(path):
+    """What follows the Settings section of an existing RESULTS.md: sections
+    appended by other scripts (run.sh's report ends with Settings)."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return ""
+    at = text.find("\n## Settings\n")
+    if at < 0:
+        return ""
+    nxt = text.find("\n## ", at + 1)
+    return text[nxt + 1:].rstrip("\n") + "\n" if nxt >= 0 else ""
 
 
 # ------------------------------------------------------------------ profile.sh
