@@ -77,6 +77,7 @@ bool Worker::assign(Exchange* ex) {
 void Worker::attach(UpstreamConnection* c, Exchange* ex) {
   ++in_flight_;
   health_.add_in_flight(1);
+  idle_demand_.note_in_flight(in_flight_, now(thread_.loop()));
   c->attach(ex);  // tells the exchange its connection and request id
 }
 
@@ -183,14 +184,20 @@ void Worker::on_connection_idle(UpstreamConnection* c) {
   const PoolConfig& pc = pool_.config();
   // Until keep-alive is proven one idle connection is enough to prove it;
   // more would only hold worker threads (libfcgi, PHP-FPM children) idle.
-  const size_t idle_cap =
-      keepalive_proven_ || c->multiplexed() ? pc.max_idle_conns : std::min<size_t>(1, pc.max_idle_conns);
+  // Once it is proven, as many as this thread's recent load will need again
+  // (idle_demand.h): a burst of responses must not close what the clients'
+  // next requests are about to reuse. This connection's own request still
+  // counts in in_flight_ here.
+  const TimePoint t = now(thread_.loop());
+  size_t idle_cap = std::min<size_t>(1, pc.max_idle_conns);
+  if (c->multiplexed()) idle_cap = pc.max_idle_conns;
+  else if (keepalive_proven_)
+    idle_cap = idle_demand_.idle_to_keep(pc.max_idle_conns, in_flight_ > 0 ? in_flight_ - 1 : 0, t);
   // Never keep more connections open than the worker's capacity: an idle one
   // would pin a child that another thread's new connection then waits for.
   const unsigned cap = health_.conn_capacity();
   const bool over_capacity = cap > 0 && health_.open_conns() > int(cap);
   const bool keeps = keeps_connections_ && (c->multiplexed() || c->keep_conn());
-  const TimePoint t = now(thread_.loop());
   if (keeps && !thread_.stopping() && idle_.size() < idle_cap && !over_capacity && admits_new_work(t) &&
       health_.keeps_idle_connections(t, pc.keepalive_timeout)) {
     idle_.push_back(c);

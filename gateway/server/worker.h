@@ -12,6 +12,7 @@
 #include "gateway/config/config.h"
 #include "gateway/server/probe.h"
 #include "gateway/server/worker_health.h"
+#include "gateway/upstream/idle_demand.h"
 
 namespace fcgimux {
 
@@ -101,6 +102,7 @@ class Worker {
   std::vector<UpstreamConnection*> idle_;                 // carrying nothing; most recently used last
   std::list<std::unique_ptr<Probe>> probes_;
   unsigned in_flight_ = 0;
+  IdleDemand idle_demand_;  // how many idle connections recent load needs again
   // The probe run in progress on this thread: its purpose, why it started,
   // and (for an Unknown worker) whether the GET_VALUES phase already failed.
   bool probing_ = false;
