@@ -225,7 +225,7 @@ set +o pipefail   # `head` closes the pipes of perf report early
     echo "### Profile of $gw ($reqs requests, $rps req/s under perf record; cpu-clock samples of all its processes and threads)"
     echo
     rep=(perf report -i "$d/perf.data" --stdio --no-header -g none --percent-limit 0.3)
-    echo "#### Where the samples are: in a system call (named by its libc wrapper) or in user code, and the innermost $gw function on the stack"
+    echo "#### Where the samples are: in a system call (named as the kernel enters it) or in user code, and the innermost $gw function on the stack"
     echo
     perf script -i "$d/perf.data" -F comm,tid,event,ip,sym,dso 2>/dev/null |
       /usr/bin/python3 "$here/tool.py" samples "$(binary "$gw")" "$top"

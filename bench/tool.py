@@ -576,7 +576,8 @@ def _syscall_of(frame):
             break
     if name.endswith("_syscall"):
         name = name[: -len("_syscall")]
-    return name
+    # glibc wrappers whose system call has another name
+    return {"recv": "recvfrom", "send": "sendto", "epoll_wait": "epoll_wait"}.get(name, name)
 
 
 def _short(sym):
@@ -597,8 +598,9 @@ def _short(sym):
 def samples(binary, top):
     """Reads `perf script -F comm,tid,event,ip,sym,dso` (with call chains) on
     stdin. Each sample is put under (what the thread was doing, who asked):
-    - a system call (the sample is in the kernel below a user frame): named by
-      the first user frame above the kernel frames, the libc wrapper;
+    - a system call (the sample is in the kernel below do_syscall_64): named by
+      the kernel's entry point (__x64_sys_NAME, ksys_NAME), else by the libc
+      wrapper above the kernel frames;
     - user code: the DSO of the leaf frame;
     and the innermost frame of BINARY in the chain (libuv internals show as
     addresses, the event loop's own reads and epoll_wait have no BINARY frame).
@@ -617,16 +619,23 @@ def samples(binary, top):
         kernel = [f for f in chain if f[1] == "[kernel.kallsyms]"]
         user = [f for f in chain if f[1] not in ("[kernel.kallsyms]", "[unknown]", "inlined")]
         if kernel and any(f[0] == "do_syscall_64" for f in kernel):
-            wrapper = next((f[0] for f in chain if f[1] != "[kernel.kallsyms]" and f[0] != "[unknown]"), None)
-            if wrapper is None:
-                # no symbol above the kernel: the kernel's entry point names it
-                i = [f[0] for f in chain].index("do_syscall_64")
-                wrapper = chain[i - 1][0] if i > 0 else "[unknown]"
+            # The kernel's entry point names the call as perf stat does
+            # (__x64_sys_recvfrom, ksys_write); a sample taken on the way back
+            # (scheduled out in exit_to_user_mode_loop) has none: then the
+            # libc wrapper above the kernel frames names it.
+            i = [f[0] for f in chain].index("do_syscall_64")
+            name = None
+            for f in reversed(chain[max(0, i - 4):i]):
                 for prefix in ("__x64_sys_", "__do_sys_", "__se_sys_", "ksys_", "__sys_"):
-                    if wrapper.startswith(prefix):
-                        wrapper = wrapper[len(prefix):]
+                    if f[0].startswith(prefix):
+                        name = f[0][len(prefix):]
                         break
-            kind = "syscall %s" % _syscall_of(wrapper)
+                if name:
+                    break
+            if name is None:
+                wrapper = next((f[0] for f in chain if f[1] != "[kernel.kallsyms]" and f[0] != "[unknown]"), "[unknown]")
+                name = _syscall_of(wrapper)
+            kind = "syscall %s" % name
         elif kernel:
             kind = "kernel, not a system call (%s)" % kernel[-1][0]
         elif user:
