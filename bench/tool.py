@@ -563,7 +563,7 @@ def syscalls(ticks, triples):
     for name, values in table:
         print("| %s | %s%s |" % (name, " | ".join("%.2f" % values[g] for g in gws), ratio_cells(values)))
     sums = {g: per(g, sum(v for k, v in stats[g].items() if k.startswith("syscalls:sys_enter_"))) for g in gws}
-    other = {g: per(g, stats[g].get("raw_syscalls:sys_enter", 0.0)) - sums[g] for g in gws}
+    other = {g: max(0.0, per(g, stats[g].get("raw_syscalls:sys_enter", 0.0)) - sums[g]) for g in gws}
     print("| (other, not counted by name) | %s%s |" % (" | ".join("%.2f" % other[g] for g in gws), ratio_cells(other)))
 
 
