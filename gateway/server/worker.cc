@@ -422,6 +422,13 @@ void Worker::log_transition(const HealthTransition& t, std::string_view cause) {
 
 void Worker::on_evicted() {
   close_idle();
+  // What the worker does with kept-alive connections is learned again once
+  // it is back: it may come back as another program (a restart, a deploy),
+  // and its death under load closed connections right after their first
+  // response, which passes for a worker that closes after every response.
+  keeps_connections_ = true;
+  closes_after_response_ = 0;
+  keepalive_proven_ = false;
   // Collect first: each connection may fail its exchange, which may retry
   // on another worker and so reshape this list.
   std::vector<UpstreamConnection*> all;

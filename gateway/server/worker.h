@@ -64,7 +64,8 @@ class Worker {
   void start_probe(ProbePurpose purpose, std::string reason);
   void on_probe_done(Probe* p, const ProbeResult& r);
   void on_probe_closed(Probe* p);
-  // The worker was evicted (by any thread): move what may move.
+  // The worker was evicted (by any thread): move what may move, and learn
+  // again whether it keeps connections once it is back.
   void on_evicted();
   // Called from the connection's last close callback: frees it.
   void on_connection_closed(UpstreamConnection* c);

@@ -89,14 +89,18 @@ inline int admin_port(const Child &gw) {
   return colon == std::string::npos ? 0 : std::stoi(addr.substr(colon + 1));
 }
 
-// GET /status's "requests" (requests given to the worker, all threads) for
-// the worker |address|; -1 when it cannot be read.
-inline long long requests_given(int admin, const std::string &address) {
+// The number |key| of GET /status for the worker |address| ("requests":
+// requests given to it, all threads); -1 when it cannot be read.
+inline long long worker_status_field(int admin, const std::string &address,
+                                     const std::string &key) {
   const Response r = http_get(admin, "/status");
   const auto at = r.body.find("{\"address\": \"" + address + "\"");
   if (r.status != 200 || at == std::string::npos)
     return -1;
-  return json_int(r.body.substr(at), "requests").value_or(-1);
+  return json_int(r.body.substr(at), key).value_or(-1);
+}
+inline long long requests_given(int admin, const std::string &address) {
+  return worker_status_field(admin, address, "requests");
 }
 
 inline size_t count_status(const std::vector<LoadSample> &s, int status) {
