@@ -46,6 +46,9 @@ run() {
   bench_spawn "$dir/heaptrack.out" heaptrack -o "$dir/heap" "$FCGIMUX_BIN" -c "$dir/fcgimux.toml"
   local ht=$BENCH_LAST_PID i
   bench_wait_port "$port" 60 "$ht" || bench_die "fcgimux under heaptrack did not start"
+  # heaptrack's children (fcgimux, heaptrack_interpret) are stopped with it on any exit
+  local kid
+  for kid in $(bench_tree "$ht"); do [[ $kid == "$ht" ]] || BENCH_PIDS+=("$kid"); done
   # fcgimux answers 503 until its first probe admits a worker
   for ((i = 0; i < 200; i++)); do
     [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$port/hello" || true) == 200 ]] && break
