@@ -26,7 +26,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=bench/lib.sh
 source "$here/lib.sh"
 
-[[ ${1:-} == -h || ${1:-} == --help ]] && { sed -n '2,24p' "$0"; exit 0; }
+[[ ${1:-} == -h || ${1:-} == --help ]] && { sed -n '2,23p' "$0"; exit 0; }
 N1=${1:-1000}
 N2=${2:-4000}
 [[ $N1 =~ ^[0-9]+$ && $N2 =~ ^[0-9]+$ ]] || bench_die "usage: bash bench/idle_heap.sh [N1] [N2] (numbers of connections)"

@@ -63,7 +63,7 @@ while (($#)); do
     --append) append=$2; shift ;;
     --keep) keep=1 ;;
     --all-syscalls) all_syscalls=1 ;;
-    -h | --help) sed -n "2,36p" "$0"; exit 0 ;;
+    -h | --help) sed -n "2,37p" "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
