@@ -18,6 +18,10 @@ namespace {
 // connections.
 constexpr Millis kKeepaliveSettle{50};
 
+// A connection idle at least this long is checked for a close before reuse
+// even for a safe request (must_check_closed).
+constexpr Millis kCheckClosedAfterIdle{1000};
+
 // "2s", "2.5s", "500ms": durations as people write them.
 std::string human(Millis d) {
   if (d.count() >= 1000 && d.count() % 100 == 0)
@@ -93,13 +97,26 @@ UpstreamConnection* Worker::idle_connection_for(const Exchange& ex) {
     if (!keepalive_proven_ && !ex.is_safe_method() && c->idle_since() > settled) continue;
     idle_.erase(idle_.begin() + ptrdiff_t(i));
     if (!c->idle() || !c->accepts(1)) continue;
-    if (c->peer_closed()) {
+    if (must_check_closed(*c, ex) && c->peer_closed()) {
       c->close();
       continue;
     }
     return c;
   }
   return nullptr;
+}
+
+bool Worker::must_check_closed(const UpstreamConnection& c, const Exchange& ex) const {
+  // Reading stays on while a connection is idle, so the loop sees a close as
+  // soon as it gets to it; only a close that lands in this very iteration
+  // slips through, and a safe request caught by it is resent on a fresh
+  // connection (the stale keep-alive race: it never reached the worker). So
+  // the kernel is asked (one recv with MSG_PEEK, a system call per request
+  // otherwise) only for requests that may not be resent, for workers not
+  // proven to keep connections, and for connections idle long enough for a
+  // worker's own idle timeout to have closed them.
+  if (!keepalive_proven_ || !ex.is_safe_method()) return true;
+  return now(thread_.loop()) - c.idle_since() >= kCheckClosedAfterIdle;
 }
 
 bool Worker::multiplexing() const { return keeps_connections_ && health_.multiplexes(); }
@@ -131,7 +148,7 @@ UpstreamConnection* Worker::shared_connection_for(const Exchange& ex) {
     if (!keepalive_proven_ && !ex.is_safe_method() && c->idle_since() > settled) continue;
     idle_.erase(idle_.begin() + ptrdiff_t(i));
     if (!c->idle() || !c->multiplexed() || !c->accepts(per_conn)) continue;
-    if (c->peer_closed()) {
+    if (must_check_closed(*c, ex) && c->peer_closed()) {
       c->close();
       continue;
     }

@@ -85,6 +85,7 @@ class Worker {
   bool keeps_connections() const { return keeps_connections_; }
 
  private:
+  bool must_check_closed(const UpstreamConnection& c, const Exchange& ex) const;
   void attach(UpstreamConnection* c, Exchange* ex);
   UpstreamConnection* idle_connection_for(const Exchange& ex);
   UpstreamConnection* shared_connection_for(const Exchange& ex);
