@@ -29,8 +29,10 @@ while (($#)); do
   shift
 done
 
+# wrk takes whole seconds only (-d0.5s is rejected: it did nothing): warm-up
+# and duration are integers. --quick measures the bar's points (c=64, 512).
 if ((quick)); then
-  concurrencies=(1 64 512); rounds=3; duration=2; warmup=0.5; body_rounds=2; idle_rounds=1
+  concurrencies=(64 512); rounds=3; duration=2; warmup=1; body_rounds=2; idle_rounds=1
 else
   concurrencies=(1 8 64 512); rounds=5; duration=10; warmup=2; body_rounds=3; idle_rounds=3
 fi
@@ -39,6 +41,8 @@ idle_conns=10000
 [[ -n ${BENCH_CONCURRENCIES:-} ]] && read -r -a concurrencies <<<"$BENCH_CONCURRENCIES"
 rounds=${BENCH_ROUNDS:-$rounds} duration=${BENCH_DURATION:-$duration} warmup=${BENCH_WARMUP:-$warmup}
 body_rounds=${BENCH_BODY_ROUNDS:-$body_rounds} idle_rounds=${BENCH_IDLE_ROUNDS:-$idle_rounds} idle_conns=${BENCH_IDLE_CONNS:-$idle_conns}
+[[ $duration =~ ^[1-9][0-9]*$ && $warmup =~ ^[1-9][0-9]*$ ]] ||
+  { echo "BENCH_DURATION and BENCH_WARMUP must be whole seconds (wrk takes no fractions)" >&2; exit 2; }
 download_bytes=$((50 * 1048576))
 upload_bytes=$((10 * 1048576))
 
