@@ -80,9 +80,15 @@ TEST_CASE("health: a POST held by a worker that is SIGKILLed is answered 502 and
   gets.max_requests = 6000;
   gets.max_time = 40s;
   Load get_load(gw.port, gets);
-  REQUIRE(eventually(
+  const bool victim_served = eventually(
       [&] { return served_by_after(post_load.samples(), "fcgi-2", Clock::time_point{}) >= 10; },
-      15s));
+      15s);
+  {
+    INFO("health events:\n" << health_events(gw.child));
+    INFO("POSTs by worker: " << by_worker(post_load.samples()) << "; "
+                             << describe_samples(post_load.samples()));
+    REQUIRE(victim_served);
+  }
 
   // Long POSTs, one at a time, until one is running on the victim: its
   // request log shows the id. The ones that land elsewhere stay held there
