@@ -49,8 +49,7 @@ bool UpstreamConnection::connect() {
     close();
     return false;
   }
-  uv_timer_start(&timer_, &UpstreamConnection::on_timer_cb,
-                 uint64_t(worker_.pool_config().connect_timeout.count()), 0);
+  wake_at(now(loop_) + worker_.pool_config().connect_timeout);
   return true;
 }
 
@@ -61,7 +60,7 @@ void UpstreamConnection::on_connect_cb(uv_connect_t* req, int status) {
 }
 
 void UpstreamConnection::on_connect(int status) {
-  uv_timer_stop(&timer_);
+  stop_timer();
   if (status != 0) {
     fail(Error::WorkerVanished, FailureKind::ConnectRefused,
          fmt::format("connect failed: {}", uv_strerror(status)));
@@ -399,8 +398,7 @@ void UpstreamConnection::after_stream_ended() {
   }
   state_ = State::Idle;
   idle_since_ = now(loop_);
-  uv_timer_start(&timer_, &UpstreamConnection::on_timer_cb,
-                 uint64_t(worker_.pool_config().keepalive_timeout.count()), 0);
+  wake_at(idle_since_ + worker_.pool_config().keepalive_timeout);
   worker_.on_connection_idle(this);  // kept for reuse, or closed
 }
 
@@ -423,7 +421,7 @@ void UpstreamConnection::pause_reading() {
   read_paused_ = true;
   uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
   // The worker is not slow: our client is. The gap timer waits with the reads.
-  if (state_ == State::Active) uv_timer_stop(&timer_);
+  if (state_ == State::Active) stop_timer();
 }
 
 void UpstreamConnection::resume_reading() {
@@ -465,11 +463,25 @@ void UpstreamConnection::arm_timer() {
   if (watching_backlog())
     wake = std::min(wake, streams_.front().started + worker_.pool_config().suspect_after);
   if (wake == TimePoint::max()) return;
+  wake_at(wake);
+}
+
+void UpstreamConnection::wake_at(TimePoint due) {
+  // Armed for that time or earlier already: the earlier wake-up looks at
+  // what is due and sleeps again. Cheaper than moving the timer in libuv's
+  // heap on every read and every request (STYLE C6).
+  if (due >= timer_due_) return;
   const TimePoint t = now(loop_);
   // At least 1ms: a due timer re-armed with 0 from its own callback would
   // run again before the loop's clock moves.
-  const auto wait = wake > t ? wake - t : Millis(1);
+  const auto wait = due > t ? due - t : Millis(1);
+  timer_due_ = t + wait;
   uv_timer_start(&timer_, &UpstreamConnection::on_timer_cb, uint64_t(wait.count()), 0);
+}
+
+void UpstreamConnection::stop_timer() {
+  uv_timer_stop(&timer_);
+  timer_due_ = TimePoint::max();
 }
 
 bool UpstreamConnection::watching_backlog() const {
@@ -620,6 +632,7 @@ void UpstreamConnection::abandon(uint16_t id, bool reached_worker) {
 
 void UpstreamConnection::on_timer_cb(uv_timer_t* t) {
   auto* self = static_cast<UpstreamConnection*>(t->data);
+  self->timer_due_ = TimePoint::max();
   if (self->state_ == State::Closing) return;
   self->on_timer();
 }
@@ -631,6 +644,10 @@ void UpstreamConnection::on_timer() {
            fmt::format("connect timeout {}ms", worker_.pool_config().connect_timeout.count()));
       return;
     case State::Idle:
+      if (const TimePoint due = idle_since_ + worker_.pool_config().keepalive_timeout; now(loop_) < due) {
+        wake_at(due);  // an earlier request's deadline woke it: not idle long enough yet
+        return;
+      }
       worker_.on_idle_closed(this, false);
       close();  // kept long enough
       return;

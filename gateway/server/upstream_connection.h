@@ -134,6 +134,8 @@ class UpstreamConnection : private fcgi::StreamHandler {
   void fail(Error e, FailureKind kind, std::string_view detail);
   void abandon(uint16_t id, bool reached_worker);
   void arm_timer();
+  void wake_at(TimePoint due);  // lazily: only moves the timer earlier
+  void stop_timer();
   void write_batch(std::unique_ptr<WriteBatch> batch);
 
   static void on_connect_cb(uv_connect_t* req, int status);
@@ -168,6 +170,7 @@ class UpstreamConnection : private fcgi::StreamHandler {
   bool keep_conn_ = true;         // FCGI_KEEP_CONN asked for the current request
   size_t write_backlog_ = 0;
   TimePoint idle_since_{};
+  TimePoint timer_due_ = TimePoint::max();  // when timer_ fires; max: not armed
   TimePoint last_end_{};          // the last END_REQUEST
 };
 
