@@ -120,17 +120,25 @@ HttpParser* self_of(llhttp_t* p) { return static_cast<HttpParser*>(p->data); }
 
 }  // namespace
 
+const llhttp_settings_t& HttpParser::callbacks() {
+  static const llhttp_settings_t settings = [] {
+    llhttp_settings_t s;
+    llhttp_settings_init(&s);
+    s.on_message_begin = &HttpParser::on_message_begin_cb;
+    s.on_url = &HttpParser::on_url_cb;
+    s.on_header_field = &HttpParser::on_header_field_cb;
+    s.on_header_value = &HttpParser::on_header_value_cb;
+    s.on_header_value_complete = &HttpParser::on_header_value_complete_cb;
+    s.on_headers_complete = &HttpParser::on_headers_complete_cb;
+    return s;
+  }();
+  return settings;
+}
+
 HttpParser::HttpParser(const HttpLimits& limits, HttpRequestSink& sink)
     : limits_(limits), sink_(sink) {
-  llhttp_settings_init(&settings_);
-  settings_.on_message_begin = &HttpParser::on_message_begin_cb;
-  settings_.on_url = &HttpParser::on_url_cb;
-  settings_.on_header_field = &HttpParser::on_header_field_cb;
-  settings_.on_header_value = &HttpParser::on_header_value_cb;
-  settings_.on_header_value_complete = &HttpParser::on_header_value_complete_cb;
-  settings_.on_headers_complete = &HttpParser::on_headers_complete_cb;
   // No lenient flags: llhttp_init leaves them all off.
-  llhttp_init(&parser_, HTTP_REQUEST, &settings_);
+  llhttp_init(&parser_, HTTP_REQUEST, &callbacks());
   parser_.data = this;
   start_message();
 }

@@ -426,7 +426,9 @@ void HttpConnection::start_write() {
   if (n > 0) {
     queued_bytes_ -= std::min(queued_bytes_, size_t(n));
     if (size_t(n) == out_.size()) {
-      out_.clear();
+      // Let go of the buffer: the next response brings its own (its head is
+      // moved in), and an idle keep-alive connection should hold nothing.
+      std::string().swap(out_);
       after_flush();
       if (exchange_) exchange_->on_client_drained();
       return;
