@@ -180,7 +180,7 @@ Result<size_t> HttpConnection::run_parser(std::span<const std::byte> in) {
     // The exchange finished while the parser was inside feed(): go on with
     // the next request on the next tick, once this call chain has unwound.
     resume_after_feed_ = false;
-    uv_timer_start(&timer_, &HttpConnection::on_timer_cb, 0, 0);
+    schedule_advance();
   }
   return r;
 }
@@ -213,7 +213,8 @@ void HttpConnection::feed_buffered() {
 
 void HttpConnection::on_request_head(RequestHead head) {
   phase_ = Phase::InExchange;
-  uv_timer_stop(&timer_);
+  // The timer stays armed (deadlines are lazy, STYLE C6): if it fires during
+  // the exchange, on_timer() finds nothing due.
   first_request_ = false;
   body_expected_ = head.has_body();
   if (body_expected_) arm_body_timer();
@@ -241,13 +242,23 @@ void HttpConnection::on_exchange_finished(bool keep_alive) {
     return;
   }
   if (request_done_) {
-    // Go on with the next request on the next tick, never from inside the
-    // callback chain that finished this one (STYLE C2).
+    // Go on with the next request once the callback chain that finished
+    // this one has unwound (STYLE C2).
     if (feeding_) {
       resume_after_feed_ = true;
     } else {
-      uv_timer_start(&timer_, &HttpConnection::on_timer_cb, 0, 0);
+      schedule_advance();
     }
+  }
+}
+
+void HttpConnection::schedule_advance() {
+  // In the loop's check phase, right after this response is flushed
+  // (flush_now): no timer to move and no extra loop iteration per request.
+  advance_pending_ = true;
+  if (!flush_scheduled_) {
+    flush_scheduled_ = true;
+    thread_.schedule_flush(this);
   }
 }
 
@@ -280,7 +291,7 @@ void HttpConnection::arm_head_timer(bool first_byte_seen) {
     set_idle(false);
     phase_ = Phase::ReadingHead;
     deadline_ = now(thread_.loop()) + s.header_timeout;
-    uv_timer_start(&timer_, &HttpConnection::on_timer_cb, uint64_t(s.header_timeout.count()), 0);
+    wake_at(deadline_);
     return;
   }
   phase_ = Phase::WaitingHead;
@@ -288,7 +299,7 @@ void HttpConnection::arm_head_timer(bool first_byte_seen) {
   // kept-alive one may stay silent for idle_timeout.
   const auto wait = first_request_ ? s.header_timeout : s.idle_timeout;
   deadline_ = now(thread_.loop()) + wait;
-  uv_timer_start(&timer_, &HttpConnection::on_timer_cb, uint64_t(wait.count()), 0);
+  wake_at(deadline_);
   if (!first_request_) set_idle(true);
 }
 
@@ -297,6 +308,19 @@ void HttpConnection::arm_body_timer() {
   // when it fires early, sleeps for the rest.
   const auto wait = thread_.config().server.body_timeout;
   deadline_ = now(thread_.loop()) + wait;
+  wake_at(deadline_);
+}
+
+void HttpConnection::wake_at(TimePoint due) {
+  // Armed for that time or earlier already: the earlier wake-up finds
+  // nothing due and sleeps for the rest. Moving the timer in libuv's heap at
+  // every request and every idle period cost more (STYLE C6).
+  if (due >= timer_due_) return;
+  const TimePoint t = now(thread_.loop());
+  // At least 1ms: a due timer re-armed with 0 from its own callback would
+  // run again before the loop's clock moves.
+  const auto wait = due > t ? due - t : Millis(1);
+  timer_due_ = t + wait;
   uv_timer_start(&timer_, &HttpConnection::on_timer_cb, uint64_t(wait.count()), 0);
 }
 
@@ -313,21 +337,20 @@ void HttpConnection::close_for_capacity() {
   close();
 }
 
-void HttpConnection::on_timer_cb(uv_timer_t* t) { static_cast<HttpConnection*>(t->data)->on_timer(); }
+void HttpConnection::on_timer_cb(uv_timer_t* t) {
+  auto* self = static_cast<HttpConnection*>(t->data);
+  self->timer_due_ = TimePoint::max();
+  self->on_timer();
+}
 
 void HttpConnection::on_timer() {
   switch (phase_) {
     case Phase::InExchange:
-      // The zero-delay continuation after a finished exchange.
-      if (response_done_ && request_done_) {
-        advance();
-        return;
-      }
       // The body deadline. While reading is paused by backpressure the
       // client is not the one waiting: resume_reading() re-arms it.
       if (!body_expected_ || read_paused_ || !reading_) return;
-      if (const TimePoint t = now(thread_.loop()); t < deadline_) {
-        uv_timer_start(&timer_, &HttpConnection::on_timer_cb, uint64_t((deadline_ - t).count()), 0);
+      if (now(thread_.loop()) < deadline_) {
+        wake_at(deadline_);
         return;
       }
       fail_request(Error::BodyTimeout);
@@ -337,12 +360,15 @@ void HttpConnection::on_timer() {
         feed_buffered();  // continuation
         return;
       }
+      if (now(thread_.loop()) < deadline_) {
+        wake_at(deadline_);  // an earlier deadline woke it
+        return;
+      }
       close();  // idle keep-alive connection, or a new one that never spoke
       return;
     case Phase::ReadingHead:
-      if (const TimePoint t = now(thread_.loop()); t < deadline_) {
-        // Not yet: sleep for the rest (deadlines are lazy, STYLE C6).
-        uv_timer_start(&timer_, &HttpConnection::on_timer_cb, uint64_t((deadline_ - t).count()), 0);
+      if (now(thread_.loop()) < deadline_) {
+        wake_at(deadline_);  // not yet: sleep for the rest (deadlines are lazy, STYLE C6)
         return;
       }
       fail_request(Error::HeadTimeout);
@@ -405,7 +431,12 @@ void HttpConnection::flush_now() {
   flush_scheduled_ = false;
   if (closed_) return;
   if (!writing_) start_write();
+  if (closed_) return;
   if (!writing_ && out_.empty()) after_flush();
+  // The next request, once this one's response is on its way
+  // (schedule_advance).
+  if (std::exchange(advance_pending_, false) && phase_ == Phase::InExchange && response_done_ && request_done_)
+    advance();
 }
 
 void HttpConnection::start_write() {
@@ -515,6 +546,8 @@ void HttpConnection::after_flush() {
     reading_ = false;
     start_reading_for_linger();
   }
+  // Forced, not lazy: any wake-up in the Closing phase closes.
+  timer_due_ = now(thread_.loop()) + Millis(kLingerMs);
   uv_timer_start(&timer_, &HttpConnection::on_timer_cb, kLingerMs, 0);
 }
 

@@ -89,6 +89,8 @@ class HttpConnection : public HttpRequestSink {
   void close_when_flushed();
   void after_flush();
   void arm_head_timer(bool first_byte_seen);
+  void wake_at(TimePoint due);  // lazily: only moves the timer earlier
+  void schedule_advance();
   void arm_body_timer();
   // Idle keep-alive connections are listed with the LoopThread, oldest
   // first, so that a full server can close them to admit new ones.
@@ -109,6 +111,7 @@ class HttpConnection : public HttpRequestSink {
   LoopThread& thread_;
   uv_tcp_t tcp_{};
   uv_timer_t timer_{};
+  TimePoint timer_due_ = TimePoint::max();  // when timer_ fires; max: not armed
   uv_timer_t write_timer_{};    // runs while a write waits on the client (write_timeout)
   uv_shutdown_t shutdown_req_{};
   int open_handles_ = 0;
@@ -131,6 +134,7 @@ class HttpConnection : public HttpRequestSink {
   bool read_paused_ = false;
   bool feeding_ = false;        // inside parser_.feed(): continuations wait for it to return
   bool resume_after_feed_ = false;
+  bool advance_pending_ = false;  // advance() at the next flush_now()
   bool close_after_flush_ = false;
   bool shutting_down_ = false;
   bool peer_eof_ = false;
