@@ -295,6 +295,10 @@ void Worker::suspect(std::string reason) {
   start_probe(ProbePurpose::Suspicion, std::move(reason));
 }
 
+bool Worker::two_phase_probe(ProbePurpose purpose, ProbeKind kind) {
+  return kind == ProbeKind::Unknown || (purpose == ProbePurpose::Readmission && kind == ProbeKind::GetValues);
+}
+
 void Worker::start_probe(ProbePurpose purpose, std::string reason) {
   probing_ = true;
   probe_purpose_ = purpose;
@@ -304,9 +308,12 @@ void Worker::start_probe(ProbePurpose purpose, std::string reason) {
   const ProbeKind kind = health_.probe_kind();
   const Millis timeout = pool_.config().probe_timeout;
   // A worker not known yet is asked FCGI_GET_VALUES for half the budget, and
-  // sent a probe request for the other half if it stays silent.
+  // sent a probe request for the other half if it stays silent. So is an
+  // evicted one that answered GET_VALUES before: another program may be
+  // there now (a restart, flup replaced by uWSGI), one that never answers it.
+  const bool two_phases = two_phase_probe(purpose, kind);
   const ProbeKind mode = kind == ProbeKind::Unknown ? ProbeKind::GetValues : kind;
-  const Millis budget = kind == ProbeKind::Unknown ? std::max(Millis(1), timeout / 2) : timeout;
+  const Millis budget = two_phases ? std::max(Millis(1), timeout / 2) : timeout;
   auto p = std::make_unique<Probe>(*this, thread_.loop(), mode, budget);
   Probe* raw = p.get();
   probes_.push_front(std::move(p));
@@ -318,7 +325,7 @@ void Worker::on_probe_done(Probe* p, const ProbeResult& r) {
   if (!probing_ || thread_.stopping()) return;
   const TimePoint t = now(thread_.loop());
   if (!r.answered && !r.connect_failed && p->mode() == ProbeKind::GetValues && !probe_second_phase_ &&
-      health_.probe_kind() == ProbeKind::Unknown) {
+      two_phase_probe(probe_purpose_, health_.probe_kind())) {
     // Silence to GET_VALUES proves nothing yet (uWSGI never answers it,
     // libfcgi only once a request follows): ask with a request.
     probe_second_phase_ = true;
@@ -346,6 +353,13 @@ void Worker::on_probe_done(Probe* p, const ProbeResult& r) {
       if (multiplexed_before && !multiplexes)
         for (auto& c : conns_)
           if (c->multiplexed()) c->retire();
+    } else if (health_.probe_kind() == ProbeKind::GetValues) {
+      // Re-admitted by the request after a silent GET_VALUES: another
+      // program, or one that resumed just then (a stopped PHP-FPM). The next
+      // probe learns which, as at first contact.
+      health_.learn_probe_kind(ProbeKind::Unknown);
+      thread_.log().info("worker_probe_kind", "worker={} kind={} reason={}", name(), to_string(ProbeKind::Unknown),
+                         q("answered a probe request but not FCGI_GET_VALUES: learned again at the next probe"));
     } else if (health_.probe_kind() == ProbeKind::Unknown) {
       health_.learn_probe_kind(ProbeKind::Request);
       thread_.log().info("worker_probe_kind", "worker={} kind={} probe_path={}", name(),

@@ -63,6 +63,10 @@ class Worker {
   // Starts a probe for |purpose| (the health state was claimed by the caller).
   void start_probe(ProbePurpose purpose, std::string reason);
   void on_probe_done(Probe* p, const ProbeResult& r);
+  // Whether a probe asks FCGI_GET_VALUES for half its budget and then, if
+  // unanswered, sends a request: for a worker whose kind is not known, and
+  // to re-admit one known to answer GET_VALUES (it may have been replaced).
+  static bool two_phase_probe(ProbePurpose purpose, ProbeKind kind);
   void on_probe_closed(Probe* p);
   // The worker was evicted (by any thread): move what may move, and learn
   // again whether it keeps connections once it is back.

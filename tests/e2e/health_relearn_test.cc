@@ -55,3 +55,42 @@ TEST_CASE("health: whether a worker keeps connections is learned again after it 
   // the old program) would open 20.
   CHECK(conns <= 2);
 }
+
+// How a worker is probed is learned at first contact; a worker that
+// answered FCGI_GET_VALUES (fault_worker --ok) and is replaced on its port
+// by a program that never answers it on its own (libfcgi answers it only
+// once a request follows; uWSGI never) must still be re-admitted: a
+// re-admission probe that GET_VALUES leaves unanswered sends a request too.
+// (When written, the worker stayed out for ever.)
+TEST_CASE("health: a worker replaced by a program that does not answer FCGI_GET_VALUES is "
+          "re-admitted",
+          "[e2e][health][libfcgi]") {
+  HEALTH_REQUIRE_LIBFCGI();
+  TempDir dir;
+  Worker w = spawn_fault_worker(dir, "--ok");
+  const std::string addr = w.address();
+  Gateway gw = spawn_fcgimux(dir, server_toml("threads = 2") + route_toml("/", "p") +
+                                      pool_toml("p", {&w}, pool_settings()));
+  INFO("health events:\n" << health_events(gw.child));
+  REQUIRE_FALSE(wait_log_line(gw.child, {"event=worker_capabilities", "worker=" + addr + " ",
+                                         "probe_kind=get_values"},
+                              10s)
+                    .empty());
+  REQUIRE(http_get(gw.port, "/hello?before").status == 200);
+
+  const int mark = int(log_all_lines(gw.child).size());
+  kill_hard(w.child);
+  CHECK(http_get(gw.port, "/hello?down").status == 503);
+  REQUIRE_FALSE(
+      wait_log_line(gw.child, {"event=worker_evicted", "worker=" + addr + " "}, 10s, mark).empty());
+  Worker back = spawn_libfcgi(dir, "fcgi-1", 8, w.port);
+  const std::string readmitted =
+      wait_log_line(gw.child, {"event=worker_readmitted", "worker=" + addr + " "}, 15s, mark);
+  INFO("health events at the end:\n" << health_events(gw.child));
+  REQUIRE_FALSE(readmitted.empty());
+  for (int i = 0; i < 10; ++i) {
+    const Response r = http_get(gw.port, "/hello?after=" + std::to_string(i));
+    CHECK(r.status == 200);
+    CHECK(r.header("x-worker") == "fcgi-1");
+  }
+}
