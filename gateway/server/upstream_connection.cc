@@ -398,8 +398,15 @@ void UpstreamConnection::after_stream_ended() {
   }
   state_ = State::Idle;
   idle_since_ = now(loop_);
-  wake_at(idle_since_ + worker_.pool_config().keepalive_timeout);
+  idle_limit_ = worker_.pool_config().keepalive_timeout;
+  wake_at(idle_since_ + idle_limit_);
   worker_.on_connection_idle(this);  // kept for reuse, or closed
+}
+
+void UpstreamConnection::limit_idle(Millis limit) {
+  if (state_ != State::Idle || limit >= idle_limit_) return;
+  idle_limit_ = limit;
+  wake_at(idle_since_ + idle_limit_);
 }
 
 void UpstreamConnection::retire() {
@@ -644,7 +651,7 @@ void UpstreamConnection::on_timer() {
            fmt::format("connect timeout {}ms", worker_.pool_config().connect_timeout.count()));
       return;
     case State::Idle:
-      if (const TimePoint due = idle_since_ + worker_.pool_config().keepalive_timeout; now(loop_) < due) {
+      if (const TimePoint due = idle_since_ + idle_limit_; now(loop_) < due) {
         wake_at(due);  // an earlier request's deadline woke it: not idle long enough yet
         return;
       }

@@ -84,6 +84,9 @@ class UpstreamConnection : private fcgi::StreamHandler {
   size_t write_backlog() const { return write_backlog_; }
   bool keep_conn() const { return keep_conn_; }
   TimePoint idle_since() const { return idle_since_; }
+  // Closes this idle connection after |limit| unless reused by then (less
+  // than keepalive_timeout: a connection kept only for a burst).
+  void limit_idle(Millis limit);
 
   std::list<std::unique_ptr<UpstreamConnection>>::iterator self_;  // in Worker::conns_
 
@@ -170,6 +173,7 @@ class UpstreamConnection : private fcgi::StreamHandler {
   bool keep_conn_ = true;         // FCGI_KEEP_CONN asked for the current request
   size_t write_backlog_ = 0;
   TimePoint idle_since_{};
+  Millis idle_limit_{};  // closed when idle this long (keepalive_timeout, or less: limit_idle)
   TimePoint timer_due_ = TimePoint::max();  // when timer_ fires; max: not armed
   TimePoint last_end_{};          // the last END_REQUEST
 };

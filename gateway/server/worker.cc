@@ -22,6 +22,10 @@ constexpr Millis kKeepaliveSettle{50};
 // even for a safe request (must_check_closed).
 constexpr Millis kCheckClosedAfterIdle{1000};
 
+// How long a connection kept idle past max_idle_conns, for a burst, waits to
+// be reused before it is closed.
+constexpr Millis kBurstIdle{100};
+
 // "2s", "2.5s", "500ms": durations as people write them.
 std::string human(Millis d) {
   if (d.count() >= 1000 && d.count() % 100 == 0)
@@ -217,6 +221,10 @@ void Worker::on_connection_idle(UpstreamConnection* c) {
   const bool keeps = keeps_connections_ && (c->multiplexed() || c->keep_conn());
   if (keeps && !thread_.stopping() && idle_.size() < idle_cap && !over_capacity && admits_new_work(t) &&
       health_.keeps_idle_connections(t, pc.keepalive_timeout)) {
+    // Kept past the configured cap only for the burst (idle_demand.h): if
+    // the next requests do not take it soon, it goes, so that it does not
+    // hold a child of a prefork worker whose capacity nobody told us.
+    if (idle_.size() >= pc.max_idle_conns) c->limit_idle(kBurstIdle);
     idle_.push_back(c);
   } else {
     c->close();

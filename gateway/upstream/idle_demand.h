@@ -12,8 +12,11 @@
 // So the thread keeps as many idle connections as its recent peak of requests
 // in flight says it will need again, or the configured cap if that is
 // larger. The peak is the highest count seen over the last one to two
-// windows: load that stops stops counting within two windows, and the
-// connections it left idle then close at keepalive_timeout like any other.
+// windows: load that stops stops counting within two windows. The caller
+// closes a connection kept past the configured cap that the burst's next
+// requests did not take within a moment (Worker::on_connection_idle): it
+// would otherwise hold a child of a prefork worker (PHP-FPM) whose capacity
+// nobody told us.
 // A cap of 0 means no idle connections at all, whatever the load.
 // Pure: callers pass `now`.
 #pragma once
