@@ -65,7 +65,8 @@ class HttpConnection : public HttpRequestSink {
   LoopThread& thread() { return thread_; }
 
   std::list<std::unique_ptr<HttpConnection>>::iterator self_;  // in LoopThread::connections_
-  std::list<HttpConnection*>::iterator idle_pos_;              // in LoopThread::idle_, when idle_listed_
+  HttpConnection* idle_prev_ = nullptr;  // in the LoopThread idle list, when idle_listed_
+  HttpConnection* idle_next_ = nullptr;
   bool idle_listed_ = false;
 
  private:

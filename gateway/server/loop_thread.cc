@@ -213,8 +213,8 @@ void LoopThread::on_connection(uv_stream_t* server) {
     // Full. A connection idling between requests costs a client nothing to
     // lose (it reconnects), so the oldest of them makes room for the new
     // one; the slot it frees is counted once its handles are closed.
-    if (!idle_.empty()) {
-      idle_.front()->close_for_capacity();
+    if (idle_head_ != nullptr) {
+      idle_head_->close_for_capacity();
       return;
     }
     log().warn("max_connections", "limit={} client={}", config().server.max_connections, c->client_text());
@@ -223,11 +223,17 @@ void LoopThread::on_connection(uv_stream_t* server) {
 }
 
 void LoopThread::add_idle(HttpConnection* c) {
-  idle_.push_back(c);
-  c->idle_pos_ = std::prev(idle_.end());
+  c->idle_prev_ = idle_tail_;
+  c->idle_next_ = nullptr;
+  (idle_tail_ ? idle_tail_->idle_next_ : idle_head_) = c;
+  idle_tail_ = c;
 }
 
-void LoopThread::remove_idle(HttpConnection* c) { idle_.erase(c->idle_pos_); }
+void LoopThread::remove_idle(HttpConnection* c) {
+  (c->idle_prev_ ? c->idle_prev_->idle_next_ : idle_head_) = c->idle_next_;
+  (c->idle_next_ ? c->idle_next_->idle_prev_ : idle_tail_) = c->idle_prev_;
+  c->idle_prev_ = c->idle_next_ = nullptr;
+}
 
 void LoopThread::on_connection_closed(HttpConnection* c) {
   connections_.erase(c->self_);  // frees |c|

@@ -131,7 +131,11 @@ class LoopThread {
   std::unique_ptr<Router> router_;
   std::map<std::string, std::unique_ptr<Pool>> pools_;
   std::list<std::unique_ptr<HttpConnection>> connections_;
-  std::list<HttpConnection*> idle_;  // not owned; a connection leaves it before it closes
+  // Idle keep-alive connections, oldest first: an intrusive list through
+  // HttpConnection::idle_prev_/idle_next_, so going idle between requests
+  // allocates nothing. Not owned; a connection leaves it before it closes.
+  HttpConnection* idle_head_ = nullptr;
+  HttpConnection* idle_tail_ = nullptr;
   std::thread thread_;
   bool stopping_ = false;
   bool pools_closed_ = false;
