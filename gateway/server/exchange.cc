@@ -32,7 +32,9 @@ Exchange::Exchange(HttpConnection& conn, RequestHead head)
 Exchange::~Exchange() = default;
 
 bool Exchange::tried(const Worker* w) const {
-  return std::find(tried_.begin(), tried_.end(), w) != tried_.end();
+  const auto inline_end = tried_inline_.begin() + std::min<size_t>(tried_count_, tried_inline_.size());
+  return std::find(tried_inline_.begin(), inline_end, w) != inline_end ||
+         std::find(tried_more_.begin(), tried_more_.end(), w) != tried_more_.end();
 }
 
 bool Exchange::is_safe_method() const {
@@ -111,7 +113,11 @@ void Exchange::on_upstream_assigned(UpstreamConnection* up, uint16_t id, Worker*
   upstream_ = up;
   upstream_id_ = id;
   worker_ = worker;
-  if (!tried(worker)) tried_.push_back(worker);
+  if (!tried(worker)) {
+    if (tried_count_ < tried_inline_.size()) tried_inline_[tried_count_] = worker;
+    else tried_more_.push_back(worker);
+    ++tried_count_;
+  }
   ++attempts_;
   request_written_ = false;
   stdin_ended_ = false;

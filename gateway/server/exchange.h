@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <array>
 #include <memory>
 #include <optional>
 #include <span>
@@ -124,7 +125,11 @@ class Exchange : public Reapable {
   UpstreamConnection* upstream_ = nullptr;  // not owned; cleared by both sides
   uint16_t upstream_id_ = 0;                // this request's id on |upstream_|
   Worker* worker_ = nullptr;                // not owned
-  std::vector<const Worker*> tried_;   // workers this request was sent to; a handful at most
+  // Workers this request was sent to: the first few inline, since nearly
+  // every request goes to one worker only (no allocation per request).
+  std::array<const Worker*, 3> tried_inline_{};
+  std::vector<const Worker*> tried_more_;
+  size_t tried_count_ = 0;
   unsigned attempts_ = 0;
   bool needs_fresh_connection_ = false;
   bool request_written_ = false;     // BEGIN_REQUEST..params written to the current attempt
