@@ -1,5 +1,7 @@
 #include "gateway/server/probe.h"
 
+#include "gateway/base/unpolled_io.h"
+
 #include <charconv>
 
 #include "fcgi/request_writer.h"
@@ -153,6 +155,13 @@ void Probe::on_unknown_type(uint8_t) { answered(); }
 void Probe::on_timer_cb(uv_timer_t* t) {
   auto* self = static_cast<Probe*>(t->data);
   if (self->closing_) return;
+  // A late loop runs this before polling an answer (or a connect) that came
+  // in time: let it poll once first (unpolled_io.h).
+  if (!self->result_.connect_failed && !std::exchange(self->gave_poll_a_turn_, true) &&
+      has_unpolled_io(self->tcp_, self->connected_ ? AwaitedIo::Read : AwaitedIo::Connect)) {
+    uv_timer_start(&self->timer_, &Probe::on_timer_cb, 1, 0);
+    return;
+  }
   // Out of time before the connection was even made (an unreachable
   // machine): say so, rather than "unanswered".
   if (!self->connected_) self->result_.connect_timed_out = true;

@@ -77,6 +77,7 @@ class Probe : private fcgi::StreamHandler {
   uv_connect_t connect_req_{};
   int open_handles_ = 0;
   bool connected_ = false;
+  bool gave_poll_a_turn_ = false;  // the deadline waited one loop turn for unpolled I/O
   bool reported_ = false;
   bool closing_ = false;
   TimePoint started_{};

@@ -1,5 +1,7 @@
 #include "gateway/server/upstream_connection.h"
 
+#include "gateway/base/unpolled_io.h"
+
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -257,6 +259,7 @@ void UpstreamConnection::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_
 
 void UpstreamConnection::on_read(ssize_t nread, const uv_buf_t* buf) {
   if (nread == 0) return;  // EAGAIN: nothing to do
+  gave_poll_a_turn_ = false;
   if (nread < 0) {
     if (state_ == State::Idle) {
       // The worker closed a kept-alive connection between requests.
@@ -647,6 +650,10 @@ void UpstreamConnection::on_timer_cb(uv_timer_t* t) {
 void UpstreamConnection::on_timer() {
   switch (state_) {
     case State::Connecting:
+      if (!std::exchange(gave_poll_a_turn_, true) && has_unpolled_io(tcp_, AwaitedIo::Connect)) {
+        wake_at(now(loop_));  // connected in time; the late loop has not polled it yet (unpolled_io.h)
+        return;
+      }
       fail(Error::WorkerVanished, FailureKind::ConnectTimeout,
            fmt::format("connect timeout {}ms", worker_.pool_config().connect_timeout.count()));
       return;
@@ -659,6 +666,13 @@ void UpstreamConnection::on_timer() {
       close();  // kept long enough
       return;
     case State::Active:
+      // Bytes from the worker waiting unpolled are read first: they may be
+      // the answer a deadline is about to be judged without (unpolled_io.h).
+      if (!std::exchange(gave_poll_a_turn_, true) && has_unpolled_io(tcp_, AwaitedIo::Read)) {
+        wake_at(now(loop_));
+        return;
+      }
+      gave_poll_a_turn_ = false;
       check_deadlines();
       return;
     case State::Closing:

@@ -175,6 +175,7 @@ class UpstreamConnection : private fcgi::StreamHandler {
   TimePoint idle_since_{};
   Millis idle_limit_{};  // closed when idle this long (keepalive_timeout, or less: limit_idle)
   TimePoint timer_due_ = TimePoint::max();  // when timer_ fires; max: not armed
+  bool gave_poll_a_turn_ = false;  // a deadline waited one loop turn for unpolled I/O (unpolled_io.h)
   TimePoint last_end_{};          // the last END_REQUEST
 };
 
