@@ -51,6 +51,23 @@ inline std::vector<std::string> access_lines_for(const std::vector<std::string> 
   return out;
 }
 
+// Checks that no access line names |worker| between its eviction line and
+// its re-admission line (the first of each at or after line |mark|): while
+// out it was given nothing. Returns the re-admission line's index.
+inline int check_nothing_served_while_out(const std::vector<std::string> &lines,
+                                          const std::string &worker, std::string_view evicted,
+                                          std::string_view readmitted, int mark) {
+  const int ev = find_line(lines, evicted, mark);
+  const int re = find_line(lines, readmitted, mark);
+  REQUIRE(ev >= 0);
+  REQUIRE(re > ev);
+  const auto while_out = access_lines_for(lines, worker, ev + 1, re);
+  INFO("access lines naming " << worker << " while it was out: " << while_out.size()
+                              << (while_out.empty() ? "" : "; first: " + while_out.front()));
+  CHECK(while_out.empty());
+  return re;
+}
+
 // Lines of fcgimux's log with |event| (e.g. "event=worker_evicted"), for
 // failure messages.
 inline std::string health_events(const Child &gw) {

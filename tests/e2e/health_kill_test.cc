@@ -60,14 +60,7 @@ TEST_CASE("health: a SIGKILLed uWSGI worker is evicted, no GET fails, and it is 
 
   // Between its eviction and its re-admission, no request went to it.
   const auto lines = log_all_lines(gw.child);
-  const int ev = find_line(lines, evicted, mark);
-  const int re = find_line(lines, readmitted, mark);
-  REQUIRE(ev >= 0);
-  REQUIRE(re > ev);
-  const auto while_out = access_lines_for(lines, victim, ev + 1, re);
-  INFO("access lines naming " << victim << " while it was out: " << while_out.size()
-                              << (while_out.empty() ? "" : "; first: " + while_out.front()));
-  CHECK(while_out.empty());
+  const int re = check_nothing_served_while_out(lines, victim, evicted, readmitted, mark);
   // And after it, it served again.
   const auto after = access_lines_for(lines, victim, re + 1);
   CHECK(std::count_if(after.begin(), after.end(), [](const std::string &l) {

@@ -73,12 +73,5 @@ TEST_CASE("health: a SIGSTOPped worker is evicted by an unanswered probe, no GET
   CHECK(count_slower(samples, 1000ms) <= 20);
 
   const auto lines = log_all_lines(gw.child);
-  const int ev = find_line(lines, evicted, mark);
-  const int re = find_line(lines, readmitted, mark);
-  REQUIRE(ev >= 0);
-  REQUIRE(re > ev);
-  const auto while_out = access_lines_for(lines, victim, ev + 1, re);
-  INFO("access lines naming " << victim << " while it was out: " << while_out.size()
-                              << (while_out.empty() ? "" : "; first: " + while_out.front()));
-  CHECK(while_out.empty());
+  check_nothing_served_while_out(lines, victim, evicted, readmitted, mark);
 }
