@@ -53,6 +53,18 @@ std::optional<uint64_t> parse_decimal(std::string_view s) {
 
 CgiResponseParser::CgiResponseParser(size_t max_head_bytes) : max_head_bytes_(max_head_bytes) {}
 
+void CgiResponseParser::reset(size_t max_head_bytes) {
+  // Moved out and back around a new parser, so that every other member is
+  // reset without this function naming it.
+  auto headers = std::move(head_.headers);
+  std::string line = std::move(line_);
+  *this = CgiResponseParser(max_head_bytes);
+  headers.clear();
+  line.clear();
+  head_.headers = std::move(headers);
+  line_ = std::move(line);
+}
+
 auto CgiResponseParser::fail(CgiError e) -> Result<Progress, CgiError> {
   error_ = e;
   return Unexpected{e};
@@ -123,7 +135,7 @@ Result<void, CgiError> CgiResponseParser::on_line(std::string_view line) {
   } else if (iequals(name, "Location") && !head_.location) {
     head_.location = std::string(value);
   }
-  if (head_.headers.empty()) head_.headers.reserve(8);  // one allocation for a typical head
+  if (head_.headers.capacity() == 0) head_.headers.reserve(8);  // one allocation for a typical head
   head_.headers.emplace_back(name, value);
   return {};
 }

@@ -61,6 +61,11 @@ class CgiResponseParser {
   // the error feed() already returned).
   Result<void, CgiError> finish() const;
 
+  // Back to a new parser for another response, keeping the capacity of the
+  // header vector and of the line buffer (one parser serves every attempt
+  // and, recycled with its exchange, every request).
+  void reset(size_t max_head_bytes);
+
   bool head_complete() const { return complete_; }
   const CgiResponseHead& head() const { return head_; }
   CgiResponseHead& head() { return head_; }

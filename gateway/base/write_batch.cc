@@ -5,6 +5,22 @@
 
 namespace fcgimux {
 
+WriteBatch::WriteBatch() {}
+
+void WriteBatch::reset() {
+  // Every member but the inline storage, which is only read through bufs_.
+  req = uv_write_t{};
+  inline_used_ = 0;
+  more_bufs_.clear();  // keeps its capacity: a batch that needed it once may again
+  bufs_ = inline_bufs_.data();
+  nbufs_ = 0;
+  last_ = Last::None;
+  owned_.clear();
+  pins_.clear();
+  first_buf_ = 0;
+  size_ = 0;
+}
+
 void WriteBatch::push_copy(std::span<const std::byte> bytes) {
   if (bytes.empty()) return;
   const char* src = reinterpret_cast<const char*>(bytes.data());

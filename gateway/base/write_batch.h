@@ -6,6 +6,9 @@
 // hundred copied bytes in two or three iovecs: both live inside the batch
 // (kInlineBytes, kInlineBufs), so building and writing one allocates nothing
 // but the batch itself. Larger batches spill to the heap (owned_, more_bufs_).
+// A batch that was written whole can be reset() and reused for the next
+// request's records (UpstreamConnection keeps one spare), so the common
+// request allocates no batch at all.
 #pragma once
 
 #include <uv.h>
@@ -24,7 +27,9 @@ namespace fcgimux {
 
 class WriteBatch : public fcgi::IovecSink {
  public:
-  WriteBatch() = default;
+  // Not defaulted: make_unique would then zero the inline bytes (value
+  // initialisation) for every batch.
+  WriteBatch();
   // The iovecs point into the batch itself: it never moves.
   WriteBatch(const WriteBatch&) = delete;
   WriteBatch& operator=(const WriteBatch&) = delete;
@@ -35,6 +40,11 @@ class WriteBatch : public fcgi::IovecSink {
   void push_borrowed(std::span<const std::byte> bytes, fcgi::Pin pin) override;
   // Appends an owned string without copying its bytes again.
   void push_owned(std::string s);
+
+  // Back to the state of a new batch: drops every copy, owned string and
+  // pin. Only for a batch libuv no longer holds (written whole, or after its
+  // write callback).
+  void reset();
 
   bool empty() const { return nbufs_ == 0; }
   size_t size() const { return size_; }

@@ -94,7 +94,30 @@ size_t php_script_end(std::string_view rel) {
   return std::string_view::npos;
 }
 
-void set(CgiParams& p, std::string_view name, std::string_view value) { p.emplace_back(name, value); }
+// Writes params over the pairs already in a CgiParams, in order, so that
+// their strings' capacity is used again; finish() drops the pairs left over.
+class ParamWriter {
+ public:
+  explicit ParamWriter(CgiParams& p) : p_(p) {}
+  void set(std::string_view name, std::string_view value) {
+    auto& slot = next();
+    slot.first.assign(name);
+    slot.second.assign(value);
+    ++n_;
+  }
+  // The pair the next set() would write, to fill in place; keep() adds it.
+  std::pair<std::string, std::string>& next() {
+    if (n_ == p_.size()) p_.emplace_back();
+    return p_[n_];
+  }
+  void keep() { ++n_; }
+  size_t size() const { return n_; }
+  void finish() { p_.erase(p_.begin() + std::ptrdiff_t(n_), p_.end()); }
+
+ private:
+  CgiParams& p_;
+  size_t n_ = 0;
+};
 
 // Decimal digits of |v| (no allocation).
 struct Decimal {
@@ -183,6 +206,12 @@ bool normalize_path(std::string_view path, std::string& out) {
 }
 
 Result<CgiParams> build_cgi_params(const CgiInput& in) {
+  CgiParams p;
+  if (auto r = build_cgi_params(in, p); !r) return Unexpected{r.error()};
+  return p;
+}
+
+Result<void> build_cgi_params(const CgiInput& in, CgiParams& p) {
   const RequestHead& head = *in.head;
   const RouteConfig& route = *in.route;
   const ConnInfo& conn = *in.conn;
@@ -204,11 +233,10 @@ Result<CgiParams> build_cgi_params(const CgiInput& in) {
 
   // route.mount() without building a string.
   const std::string_view mount = route.script_name ? std::string_view(*route.script_name) : stem;
-  std::string script_name, path_info, script_filename;
-  if (route.document_root.empty()) {
-    script_name = mount;
-    path_info = rel;
-  } else {
+  // Views: only a PHP route builds strings (no copy of the path otherwise).
+  std::string_view script_name = mount, path_info = rel, script_filename;
+  std::string php_script_name, php_script_filename;
+  if (!route.document_root.empty()) {
     std::string_view root = route.document_root;
     while (root.size() > 1 && root.back() == '/') root.remove_suffix(1);
     const size_t end = php_script_end(rel);
@@ -222,10 +250,12 @@ Result<CgiParams> build_cgi_params(const CgiInput& in) {
       script = "/" + std::string(index);
       path_info = rel;
     }
-    script_name.reserve(mount.size() + script.size());
-    script_name = mount;
-    script_name += script;
-    script_filename = std::string(root == "/" ? "" : root) + script;
+    php_script_name.reserve(mount.size() + script.size());
+    php_script_name = mount;
+    php_script_name += script;
+    php_script_filename = std::string(root == "/" ? "" : root) + script;
+    script_name = php_script_name;
+    script_filename = php_script_filename;
   }
 
   // One pass for the headers looked up below (the first of each, as
@@ -267,49 +297,53 @@ Result<CgiParams> build_cgi_params(const CgiInput& in) {
     request_uri = absolute_form_uri;
   }
 
-  CgiParams p;
   p.reserve(24 + head.headers.size() + route.params.size());
-  set(p, "GATEWAY_INTERFACE", "CGI/1.1");
-  set(p, "SERVER_SOFTWARE", in.server_software);
-  set(p, "SERVER_NAME", server_name);
-  set(p, "SERVER_PORT", Decimal(conn.server_port).view());
-  set(p, "SERVER_ADDR", conn.server_addr);
-  set(p, "SERVER_PROTOCOL", head.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1");
-  set(p, "REQUEST_METHOD", head.method);
-  set(p, "REQUEST_URI", request_uri);
-  set(p, "SCRIPT_NAME", script_name);
-  set(p, "PATH_INFO", path_info);
-  set(p, "QUERY_STRING", head.query);
+  ParamWriter w(p);
+  w.set("GATEWAY_INTERFACE", "CGI/1.1");
+  w.set("SERVER_SOFTWARE", in.server_software);
+  w.set("SERVER_NAME", server_name);
+  w.set("SERVER_PORT", Decimal(conn.server_port).view());
+  w.set("SERVER_ADDR", conn.server_addr);
+  w.set("SERVER_PROTOCOL", head.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1");
+  w.set("REQUEST_METHOD", head.method);
+  w.set("REQUEST_URI", request_uri);
+  w.set("SCRIPT_NAME", script_name);
+  w.set("PATH_INFO", path_info);
+  w.set("QUERY_STRING", head.query);
   if (!route.document_root.empty()) {
-    set(p, "DOCUMENT_ROOT", route.document_root);
-    set(p, "SCRIPT_FILENAME", script_filename);
-    set(p, "REDIRECT_STATUS", "200");  // PHP's cgi.force_redirect wants it
+    w.set("DOCUMENT_ROOT", route.document_root);
+    w.set("SCRIPT_FILENAME", script_filename);
+    w.set("REDIRECT_STATUS", "200");  // PHP's cgi.force_redirect wants it
   }
-  if (content_type) set(p, "CONTENT_TYPE", *content_type);
+  if (content_type) w.set("CONTENT_TYPE", *content_type);
   if (head.has_body() || has_content_length_header)
-    set(p, "CONTENT_LENGTH", Decimal(in.content_length).view());
-  set(p, "REMOTE_ADDR", conn.remote_addr);
-  set(p, "REMOTE_PORT", Decimal(conn.remote_port).view());
+    w.set("CONTENT_LENGTH", Decimal(in.content_length).view());
+  w.set("REMOTE_ADDR", conn.remote_addr);
+  w.set("REMOTE_PORT", Decimal(conn.remote_port).view());
 
   // HTTP_*: one variable per header name, in order of first appearance;
   // repeated fields joined (RFC 9110 section 5.3), Cookie with "; "
   // (RFC 6265 section 5.4).
-  const size_t first_http = p.size();
-  std::string var;
+  const size_t first_http = w.size();
   for (const auto& [name, value] : head.headers) {
     if (is_excluded_header(name)) continue;
-    if (!http_var_name(name, var)) continue;
+    // The name is written where the variable would go; kept only if new.
+    auto& slot = w.next();
+    if (!http_var_name(name, slot.first)) continue;
     const bool host_from_authority = !head.authority.empty() && is_host(name);
     const std::string_view v = host_from_authority ? std::string_view(head.authority) : std::string_view(value);
-    auto it = std::find_if(p.begin() + first_http, p.end(),
-                           [&](const auto& kv) { return kv.first == var; });
-    if (it == p.end()) {
-      p.emplace_back(var, v);
+    const auto end = p.begin() + std::ptrdiff_t(w.size());
+    auto it = std::find_if(p.begin() + std::ptrdiff_t(first_http), end,
+                           [&](const auto& kv) { return kv.first == slot.first; });
+    if (it == end) {
+      slot.second.assign(v);
+      w.keep();
     } else if (!host_from_authority) {
       it->second += (name.size() == 6 && iequals(name, "Cookie")) ? "; " : ", ";
       it->second += v;
     }
   }
+  w.finish();
 
   // Route params last; they replace variables of the same name.
   // (Not a structured binding: clang 14 cannot capture one in a lambda.)
@@ -324,7 +358,7 @@ Result<CgiParams> build_cgi_params(const CgiInput& in) {
   p.erase(std::remove_if(p.begin(), p.end(),
                          [](const auto& kv) { return has_nul(kv.first) || has_nul(kv.second); }),
           p.end());
-  return p;
+  return {};
 }
 
 }  // namespace fcgimux

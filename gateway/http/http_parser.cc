@@ -197,7 +197,7 @@ int HttpParser::on_headers_complete_cb(llhttp_t* p) {
 
 void HttpParser::start_message() {
   phase_ = Phase::Head;
-  head_ = RequestHead{};
+  head_.clear();
   field_.clear();
   value_.clear();
   url_.clear();
@@ -292,8 +292,8 @@ Result<size_t> HttpParser::feed_head(const char* p, size_t n) {
 
   const bool chunked = head_.chunked;
   const uint64_t length = head_.content_length.value_or(0);
-  sink_.on_request_head(std::move(head_));
-  head_ = RequestHead{};
+  sink_.on_request_head(head_);
+  head_.clear();  // whatever the sink left, with its capacity
   if (chunked) {
     phase_ = Phase::Chunked;
   } else if (length > 0) {
@@ -376,7 +376,8 @@ Result<void> HttpParser::finish_head() {
 // ("http://host/p?q"), asterisk-form ("*", OPTIONS only). authority-form is
 // CONNECT's, which we refuse before getting here.
 Result<void> HttpParser::parse_target() {
-  head_.target = std::move(url_);  // url_ is cleared for the next message anyway
+  // Swapped, not moved: url_ keeps the capacity of the recycled head's target.
+  head_.target.swap(url_);
   url_.clear();
   std::string_view t = head_.target;
   if (t.find('#') != std::string_view::npos) return Unexpected{Error::BadRequest};

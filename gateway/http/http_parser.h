@@ -29,8 +29,11 @@ namespace fcgimux {
 class HttpRequestSink {
  public:
   virtual ~HttpRequestSink() = default;
-  // The head is complete. Called once per request, before any body.
-  virtual void on_request_head(RequestHead head) = 0;
+  // The head is complete. Called once per request, before any body. The
+  // sink takes |head| (moves or swaps it out) and may leave another one in
+  // its place: the parser clears whatever is left and parses the next head
+  // into it, so a recycled head's capacity is used again.
+  virtual void on_request_head(RequestHead& head) = 0;
   // A piece of the (de-chunked) body; valid only during the call.
   virtual void on_request_body(std::span<const std::byte> bytes) = 0;
   // The request (head and body) is complete. The parser pauses after this

@@ -30,6 +30,11 @@ struct RequestHead {
   std::optional<uint64_t> content_length;  // Content-Length when given (not with chunked)
   bool expect_continue = false;            // Expect: 100-continue (HTTP/1.1 only)
 
+  // Back to a default-constructed head, keeping the capacity of the strings
+  // and of the header vector (the parser refills a recycled head: no
+  // allocation per request for the usual head).
+  void clear();
+
   // First value of |name| (case-insensitive), or nullptr.
   const std::string* find(std::string_view name) const;
   bool is_head() const { return method == "HEAD"; }

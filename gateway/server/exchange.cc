@@ -23,13 +23,52 @@ constexpr size_t kBodyBacklogHigh = 1024 * 1024;
 constexpr size_t kMaxStderrLine = 4096;
 }  // namespace
 
-Exchange::Exchange(HttpConnection& conn, RequestHead head)
+namespace {
+// A recycled exchange keeps at most this much in its containers; one that
+// served a bigger request is freed rather than kept (Recycler::give).
+constexpr size_t kMaxKeptBytes = 16 * 1024;
+
+size_t kept_bytes(const std::vector<std::pair<std::string, std::string>>& pairs) {
+  size_t n = pairs.capacity() * sizeof(pairs[0]);
+  for (const auto& [k, v] : pairs) n += k.capacity() + v.capacity();
+  return n;
+}
+}  // namespace
+
+Exchange::Exchange(HttpConnection& conn, RequestHead& head, Reusable&& spare)
     : conn_(&conn),
       head_(std::move(head)),
       started_(now(conn.thread().loop())),
-      cgi_(conn.thread().config().server.max_response_header_size) {}
+      path_(std::move(spare.path)),
+      params_(std::move(spare.params)),
+      cgi_(std::move(spare.cgi)),
+      stderr_line_(std::move(spare.stderr_line)) {
+  head = std::move(spare.head);  // the parser fills it with the next request
+  cgi_.reset(conn.thread().config().server.max_response_header_size);
+}
 
 Exchange::~Exchange() = default;
+
+Exchange::Reusable Exchange::take_reusable() {
+  Reusable r{.head = std::move(head_),
+             .path = std::move(path_),
+             .params = std::move(params_),
+             .cgi = std::move(cgi_),
+             .stderr_line = std::move(stderr_line_)};
+  r.head.clear();
+  r.path.clear();
+  r.stderr_line.clear();
+  // The params' pairs stay: build_cgi_params() overwrites them in place.
+  return r;
+}
+
+bool Exchange::worth_keeping() const {
+  const size_t n = kept_bytes(head_.headers) + kept_bytes(params_) + head_.target.capacity() +
+                   head_.path.capacity() + head_.query.capacity() + path_.capacity() + stderr_line_.capacity();
+  return n <= kMaxKeptBytes;
+}
+
+bool Exchange::detached() const { return done_ && upstream_ == nullptr && !spill_ && !finish_pending_; }
 
 bool Exchange::tried(const Worker* w) const {
   const auto inline_end = tried_inline_.begin() + std::min<size_t>(tried_count_, tried_inline_.size());
@@ -52,8 +91,16 @@ void Exchange::start() {
     finish_response(true);
     return;
   }
-  std::string decoded;
-  if (!percent_decode(head_.path, decoded) || !normalize_path(decoded, path_)) {
+  // Most paths have nothing to decode: normalized straight into path_,
+  // whose capacity a recycled exchange keeps.
+  bool path_ok;
+  if (head_.path.find_first_of(std::string_view("%\0", 2)) == std::string::npos) {
+    path_ok = normalize_path(head_.path, path_);
+  } else {
+    std::string decoded;
+    path_ok = percent_decode(head_.path, decoded) && normalize_path(decoded, path_);
+  }
+  if (!path_ok) {
     send_error(Error::BadRequest, "invalid request path", std::nullopt);
     return;
   }
@@ -90,12 +137,12 @@ void Exchange::dispatch() {
                                            : std::string_view(t.config().server.server_name),
                 .content_length = head_.chunked ? body_bytes_ : head_.content_length.value_or(0),
                 .normalized_path = &path_};
-    auto p = build_cgi_params(in);
-    if (!p) {
+    // Into the params of the request this exchange served before (recycled):
+    // their strings are overwritten, not allocated again.
+    if (auto p = build_cgi_params(in, params_); !p) {
       send_error(p.error(), "invalid request", std::nullopt);
       return;
     }
-    params_ = std::move(*p);
   }
   if (attempts_ == 0) pool_->retry_budget().on_request(now(pool_->thread().loop()));
   auto r = pool_->dispatch(this);
@@ -122,8 +169,7 @@ void Exchange::on_upstream_assigned(UpstreamConnection* up, uint16_t id, Worker*
   request_written_ = false;
   stdin_ended_ = false;
   next_piece_ = 0;
-  cgi_ = fcgi::CgiResponseParser(conn_ ? conn_->thread().config().server.max_response_header_size
-                                       : 64 * 1024);
+  cgi_.reset(conn_ ? conn_->thread().config().server.max_response_header_size : 64 * 1024);
 }
 
 void Exchange::on_upstream_ready() {
@@ -132,7 +178,7 @@ void Exchange::on_upstream_ready() {
 }
 
 void Exchange::write_request() {
-  auto batch = std::make_unique<WriteBatch>();
+  auto batch = upstream_->new_batch();
   const uint16_t id = upstream_id_;
   fcgi::write_begin_request(id, fcgi::Role::Responder, upstream_->keep_conn(), *batch);
   fcgi::write_owned_params(id, params_, *batch);  // no vector of views per request
@@ -164,7 +210,7 @@ void Exchange::on_request_body(std::span<const std::byte> bytes) {
   body_bytes_ += bytes.size();
   auto piece = std::make_shared<std::string>(reinterpret_cast<const char*>(bytes.data()), bytes.size());
   if (upstream_ && request_written_) {
-    auto batch = std::make_unique<WriteBatch>();
+    auto batch = upstream_->new_batch();
     fcgi::write_stdin(upstream_id_, {reinterpret_cast<const std::byte*>(piece->data()), piece->size()},
                       piece, *batch);
     upstream_->send(upstream_id_, std::move(batch));
@@ -197,7 +243,7 @@ void Exchange::on_request_complete() {
     return;
   }
   if (upstream_ && request_written_ && !stdin_ended_) {
-    auto batch = std::make_unique<WriteBatch>();
+    auto batch = upstream_->new_batch();
     fcgi::write_stdin_end(upstream_id_, *batch);
     stdin_ended_ = true;
     upstream_->send(upstream_id_, std::move(batch));

@@ -21,6 +21,7 @@
 #include "gateway/base/spill_file.h"
 #include "gateway/base/error.h"
 #include "gateway/base/reaper.h"
+#include "gateway/cgi/cgi_params.h"
 #include "gateway/http/request_head.h"
 #include "gateway/http/response_head.h"
 #include "gateway/upstream/health_tracker.h"
@@ -42,10 +43,30 @@ struct UpstreamFailure {
   bool evicted;              // the worker was evicted and this request was moved off it
 };
 
-class Exchange : public Reapable {
+class Exchange final : public Reapable {
  public:
-  Exchange(HttpConnection& conn, RequestHead head);
+  // What a finished exchange hands over to the next one built in its memory
+  // (Recycler, STYLE: no reset() to keep in step): the containers a request
+  // fills, cleared, with the capacity the last request grew them to.
+  struct Reusable {
+    RequestHead head;
+    std::string path;
+    CgiParams params;  // pairs kept whole: their strings' capacity too
+    fcgi::CgiResponseParser cgi{0};
+    std::string stderr_line;
+  };
+
+  // Takes the request's |head| and gives back in its place |spare|.head (for
+  // the parser to fill with the next request, capacity and all).
+  Exchange(HttpConnection& conn, RequestHead& head, Reusable&& spare);
   ~Exchange() override;
+
+  // For Recycler<Exchange> (LoopThread::exchanges()).
+  Reusable take_reusable();
+  bool worth_keeping() const;
+  // Nothing refers to this exchange any more: it is done, and no worker
+  // connection or pool queue holds it. Only then may it be recycled.
+  bool detached() const;
 
   // The head is complete: route, check, and dispatch (or wait for a chunked body).
   void start();
@@ -110,7 +131,7 @@ class Exchange : public Reapable {
   const RouteConfig* route_ = nullptr;  // not owned (config)
   std::string path_;                    // decoded, normalized: routed on, and PATH_INFO's source
   Pool* pool_ = nullptr;                // not owned (LoopThread)
-  std::vector<std::pair<std::string, std::string>> params_;
+  CgiParams params_;
 
   // Request body. Pieces are kept until the request is known to have reached
   // a worker for good, so that a request that never reached one can be sent

@@ -211,14 +211,16 @@ void HttpConnection::feed_buffered() {
 
 // --- HttpRequestSink ---------------------------------------------------------
 
-void HttpConnection::on_request_head(RequestHead head) {
+void HttpConnection::on_request_head(RequestHead& head) {
   phase_ = Phase::InExchange;
   // The timer stays armed (deadlines are lazy, STYLE C6): if it fires during
   // the exchange, on_timer() finds nothing due.
   first_request_ = false;
   body_expected_ = head.has_body();
   if (body_expected_) arm_body_timer();
-  exchange_ = std::make_unique<Exchange>(*this, std::move(head));
+  // In the memory of an exchange this thread finished before, which leaves
+  // its cleared head for the parser to fill next (no allocation per request).
+  exchange_ = thread_.exchanges().make(*this, head);
   exchange_->start();
 }
 
@@ -262,8 +264,17 @@ void HttpConnection::schedule_advance() {
   }
 }
 
+void HttpConnection::retire_exchange() {
+  // Called from flush_now() only, at the top of a loop callback: no frame of
+  // the exchange is on the stack, so if no worker connection or pool queue
+  // holds it either, it may be rebuilt for the next request at once.
+  if (!exchange_) return;
+  if (exchange_->detached()) thread_.exchanges().give(std::move(exchange_));
+  else thread_.reaper().defer(std::move(exchange_));
+}
+
 void HttpConnection::advance() {
-  thread_.reaper().defer(std::move(exchange_));
+  retire_exchange();
   response_done_ = false;
   request_done_ = false;
   body_expected_ = false;

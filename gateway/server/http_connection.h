@@ -74,7 +74,7 @@ class HttpConnection : public HttpRequestSink {
   struct WriteReq;
 
   // HttpRequestSink
-  void on_request_head(RequestHead head) override;
+  void on_request_head(RequestHead& head) override;
   void on_request_body(std::span<const std::byte> bytes) override;
   void on_request_complete() override;
 
@@ -99,6 +99,9 @@ class HttpConnection : public HttpRequestSink {
   void start_reading();
   void start_reading_for_linger();
   void advance();
+  // The current exchange is finished and the connection goes on: recycled
+  // (LoopThread::exchanges) when nothing refers to it any more, else reaped.
+  void retire_exchange();
 
   static void on_alloc_cb(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
   static void on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "gateway/server/exchange.h"
 #include "gateway/server/http_connection.h"
 #include "gateway/server/pool.h"
 
@@ -32,6 +33,7 @@ LoopThread::LoopThread(SharedState& shared, unsigned index, std::vector<int> lis
   flush_idle_.data = this;
   uv_unref(reinterpret_cast<uv_handle_t*>(&flush_idle_));
   reaper_ = std::make_unique<Reaper>(&loop_);
+  exchanges_ = std::make_unique<Recycler<Exchange>>(kMaxSpareExchanges);
   router_ = std::make_unique<Router>(shared_.config.routes);
   for (const PoolConfig& p : shared_.config.pools) {
     std::vector<WorkerHealth*> health;

@@ -16,6 +16,7 @@
 
 #include "gateway/base/log.h"
 #include "gateway/base/reaper.h"
+#include "gateway/base/recycler.h"
 #include "gateway/config/config.h"
 #include "gateway/routing/router.h"
 #include "gateway/server/access_log.h"
@@ -23,6 +24,7 @@
 
 namespace fcgimux {
 
+class Exchange;
 class HttpConnection;
 class Pool;
 
@@ -70,6 +72,12 @@ class LoopThread {
   AccessLog* access_log() { return shared_.access_log; }
   const std::string& server_software() const { return shared_.server_software; }
   Reaper& reaper() { return *reaper_; }
+  // Finished exchanges, kept to serve the next requests of this thread
+  // (HttpConnection::retire_exchange): no malloc per request, warm memory.
+  Recycler<Exchange>& exchanges() { return *exchanges_; }
+  // Enough for the responses one loop iteration finishes at high
+  // concurrency; past that, exchanges are freed.
+  static constexpr size_t kMaxSpareExchanges = 128;
   const Router& router() const { return *router_; }
   Pool* pool(const std::string& name);
   bool stopping() const { return stopping_; }
@@ -128,6 +136,8 @@ class LoopThread {
   std::vector<int> listen_fds_;
   std::list<Listener> listeners_;  // list: addresses stay stable for handle->data
   std::unique_ptr<Reaper> reaper_;
+  // Behind a pointer: Exchange is complete only in loop_thread.cc.
+  std::unique_ptr<Recycler<Exchange>> exchanges_;
   std::unique_ptr<Router> router_;
   std::map<std::string, std::unique_ptr<Pool>> pools_;
   std::list<std::unique_ptr<HttpConnection>> connections_;

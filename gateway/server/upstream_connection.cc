@@ -179,10 +179,21 @@ void UpstreamConnection::release(uint16_t id) {
   // retired.
   s->exchange = nullptr;
   s->last_activity = now(loop_);
-  auto batch = std::make_unique<WriteBatch>();
+  auto batch = new_batch();
   fcgi::write_abort_request(id, *batch);
   write_batch(std::move(batch));
   if (state_ == State::Active) arm_timer();
+}
+
+std::unique_ptr<WriteBatch> UpstreamConnection::new_batch() {
+  if (spare_batch_) return std::move(spare_batch_);
+  return std::make_unique<WriteBatch>();
+}
+
+void UpstreamConnection::recycle(std::unique_ptr<WriteBatch> batch) {
+  if (spare_batch_ || state_ == State::Closing) return;  // freed here
+  batch->reset();  // lets go of its pins (request bodies) now
+  spare_batch_ = std::move(batch);
 }
 
 void UpstreamConnection::send(uint16_t id, std::unique_ptr<WriteBatch> batch) {
@@ -207,7 +218,10 @@ void UpstreamConnection::write_batch(std::unique_ptr<WriteBatch> batch) {
     fail(Error::WorkerVanished, FailureKind::Vanished, fmt::format("write failed: {}", uv_strerror(rc)));
     return;
   }
-  if (left == 0) return;  // all written; the batch (and its pins) can go
+  if (left == 0) {
+    recycle(std::move(batch));  // all written: the batch (and its pins) can go
+    return;
+  }
   const size_t n = b->size();
   rc = uv_write(&b->req, reinterpret_cast<uv_stream_t*>(&tcp_), b->unwritten(), unsigned(left),
                 &UpstreamConnection::on_write_cb);
@@ -224,6 +238,9 @@ void UpstreamConnection::on_write_cb(uv_write_t* req, int status) {
   std::unique_ptr<WriteBatch> batch{static_cast<WriteBatch*>(req->data)};  // freed on every path
   auto* self = static_cast<UpstreamConnection*>(req->handle->data);
   self->on_written(batch.get(), status);
+  // Before the close callbacks (libuv cancels writes first), so |self| is
+  // still there.
+  self->recycle(std::move(batch));
 }
 
 void UpstreamConnection::on_written(WriteBatch* b, int status) {

@@ -49,6 +49,9 @@ class UpstreamConnection : private fcgi::StreamHandler {
   // Multiplexed: FCGI_ABORT_REQUEST is sent and the id stays taken until the
   // worker's END_REQUEST; the request's output is dropped meanwhile.
   void release(uint16_t id);
+  // An empty batch for send(): the spare one if the last batch was written
+  // whole (nearly always), else a new one.
+  std::unique_ptr<WriteBatch> new_batch();
   // Writes a batch of records of request |id|.
   void send(uint16_t id, std::unique_ptr<WriteBatch> batch);
   // Request |id| is completely written (STDIN ended): the worker's time to
@@ -140,6 +143,8 @@ class UpstreamConnection : private fcgi::StreamHandler {
   void wake_at(TimePoint due);  // lazily: only moves the timer earlier
   void stop_timer();
   void write_batch(std::unique_ptr<WriteBatch> batch);
+  // A batch libuv no longer holds: kept as the spare (reset), or freed.
+  void recycle(std::unique_ptr<WriteBatch> batch);
 
   static void on_connect_cb(uv_connect_t* req, int status);
   static void on_alloc_cb(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
@@ -172,6 +177,7 @@ class UpstreamConnection : private fcgi::StreamHandler {
   bool read_paused_ = false;
   bool keep_conn_ = true;         // FCGI_KEEP_CONN asked for the current request
   size_t write_backlog_ = 0;
+  std::unique_ptr<WriteBatch> spare_batch_;  // empty, for new_batch()
   TimePoint idle_since_{};
   Millis idle_limit_{};  // closed when idle this long (keepalive_timeout, or less: limit_idle)
   TimePoint timer_due_ = TimePoint::max();  // when timer_ fires; max: not armed

@@ -80,7 +80,7 @@ std::string describe(const Outcome& o) {
 class Recorder final : public HttpRequestSink {
  public:
   std::vector<Parsed> requests;
-  void on_request_head(RequestHead head) override {
+  void on_request_head(RequestHead& head) override {
     FUZZ_CHECK(requests.empty() || requests.back().complete, "head before the last request ended");
     requests.push_back({std::move(head), {}, false});
   }

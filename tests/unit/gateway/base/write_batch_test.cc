@@ -79,3 +79,36 @@ TEST_CASE("consecutive small copies share one iovec", "[base][write-batch]") {
   CHECK(b.bufs().size() == 1);
   CHECK(unwritten_text(b, 1) == "BEGIN...PARAMS..STDIN...");
 }
+
+TEST_CASE("a reset batch lets go of its pins and owned bytes and is as good as new", "[base][write-batch]") {
+  WriteBatch b;
+  auto borrowed = std::make_shared<std::string>("BODY");
+  // Past the inline bytes and iovecs, so that every kind of storage is in use.
+  for (int i = 0; i < 12; ++i) {
+    b.push_copy(bytes_of(std::string(200, char('a' + i))));
+    b.push_borrowed(bytes_of(*borrowed), borrowed);
+  }
+  b.bufs();
+  b.consume(300);
+  CHECK(borrowed.use_count() == 13);
+
+  b.reset();
+  CHECK(borrowed.use_count() == 1);  // the pins are gone
+  CHECK(b.empty());
+  CHECK(b.size() == 0);
+  CHECK(b.bufs().empty());
+  CHECK(b.req.data == nullptr);
+
+  // Used again: the same bytes as a new batch given the same pushes.
+  WriteBatch fresh;
+  for (WriteBatch* x : {&b, &fresh}) {
+    x->push_copy(bytes_of("head:"));
+    x->push_borrowed(bytes_of(*borrowed), borrowed);
+    x->push_copy(bytes_of(":tail"));
+  }
+  CHECK(b.size() == fresh.size());
+  CHECK(b.bufs().size() == fresh.bufs().size());
+  CHECK(unwritten_text(b, b.bufs().size()) == "head:BODY:tail");
+  CHECK(b.consume(7) == fresh.consume(7));
+  CHECK(unwritten_text(b, 2) == "DY:tail");
+}

@@ -18,7 +18,7 @@ namespace {
 RequestHead head_of(std::string_view wire) {
   struct Sink : HttpRequestSink {
     std::optional<RequestHead> head;
-    void on_request_head(RequestHead h) override { head = std::move(h); }
+    void on_request_head(RequestHead& h) override { head = std::move(h); }
     void on_request_body(std::span<const std::byte>) override {}
     void on_request_complete() override {}
   } sink;

@@ -26,7 +26,7 @@ class Recorder : public HttpRequestSink {
  public:
   std::vector<Parsed> requests;
   bool order_ok = true;
-  void on_request_head(RequestHead head) override {
+  void on_request_head(RequestHead& head) override {
     if (!requests.empty() && !requests.back().complete) order_ok = false;
     requests.push_back({std::move(head), {}, false});
   }
