@@ -256,3 +256,34 @@ TEST_CASE("mutated heads give the same outcome for any split", "[fcgi][cgi]") {
     CHECK(run(s, cuts, 64) == w);
   }
 }
+
+TEST_CASE("a reset parser parses the next response as a new one would", "[fcgi][cgi][recycle]") {
+  CgiResponseParser p(64);
+  SECTION("after a complete head") {
+    REQUIRE(p.feed(bytes("Status: 404 Gone\r\nLocation: /x\r\nContent-Length: 3\r\nX-A: 1\r\n\r\nabc")));
+    REQUIRE(p.head_complete());
+  }
+  SECTION("after an error") {
+    REQUIRE_FALSE(p.feed(bytes("no colon here\r\n")));
+  }
+  SECTION("in the middle of a line") {
+    REQUIRE(p.feed(bytes("Status: 500 Half")));
+  }
+  p.reset(4096);
+  auto r = p.feed(bytes("Content-Type: text/plain\r\n\r\nbody"));
+  REQUIRE(r);
+  CHECK(r->head_complete);
+  CHECK(r->consumed == 28);
+  CHECK(p.head().status == 200);
+  CHECK(p.head().reason.empty());
+  CHECK_FALSE(p.head().location);
+  CHECK_FALSE(p.head().content_length);
+  CHECK(p.head().headers == Headers{{"Content-Type", "text/plain"}});
+  CHECK(p.finish());
+}
+
+TEST_CASE("reset() sets the new head size cap", "[fcgi][cgi][recycle]") {
+  CgiResponseParser p(4096);
+  p.reset(10);
+  CHECK(p.feed(bytes("X-Long: 0123456789\r\n\r\n")).error() == CgiError::HeadTooLarge);
+}

@@ -414,3 +414,36 @@ TEST_CASE("a path the caller already decoded and normalized gives the same param
   REQUIRE(computed);
   CHECK(as_map(*given) == as_map(*computed));
 }
+
+TEST_CASE("params built over a recycled CgiParams are those built fresh", "[cgi][recycle]") {
+  // One CgiParams serves request after request (a recycled Exchange): every
+  // pair is overwritten in place, and nothing of an earlier request stays.
+  const RouteConfig plain = route_of("/app/");
+  RouteConfig php = route_of("/", "/srv/www");
+  php.params = {{"APP_ENV", "prod"}, {"HTTP_X_A", "from-route"}};
+  const std::vector<std::pair<std::string, const RouteConfig*>> requests = {
+      {get("/app/x?q=1", "X-A: 1\r\nX-A: 2\r\nCookie: a=1\r\nCookie: b=2\r\nUser-Agent: a-long-user-agent/1.0\r\n"),
+       &plain},
+      {get("/app/y"), &plain},  // fewer headers than the one before
+      {get("/index.php/p", "X-A: 3\r\nX_Dropped: 1\r\nAccept-Language: en\r\n"), &php},
+      {"GET http://other.example:81/app/z HTTP/1.1\r\nHost: example.com\r\n\r\n", &plain},
+      {get("/app/y", "Content-Type: text/plain\r\n"), &plain},
+  };
+  CgiParams reused;
+  for (int round = 0; round < 2; ++round) {
+    for (const auto& [wire, route] : requests) {
+      CAPTURE(round, wire);
+      const RequestHead head = head_of(wire);
+      Result<CgiParams> fresh = build(head, *route);
+      REQUIRE(fresh);
+      CgiInput in;
+      in.head = &head;
+      in.route = route;
+      in.conn = &kConn;
+      in.server_software = "fcgimux/0.1.0";
+      in.default_server_name = "gw.local";
+      REQUIRE(build_cgi_params(in, reused));
+      CHECK(reused == *fresh);  // the same pairs in the same order
+    }
+  }
+}

@@ -602,3 +602,51 @@ TEST_CASE("finish() tells a clean close from one in mid-request", "[http][parser
     CHECK(parser.finish());
   }
 }
+
+TEST_CASE("a head the sink leaves behind is cleared before the next request is parsed into it",
+          "[http][parser][recycle]") {
+  // The server's sink swaps in the head of a finished request (recycled,
+  // for its capacity): nothing of it may show in the next head.
+  class Swapper : public HttpRequestSink {
+   public:
+    std::vector<RequestHead> heads;
+    void on_request_head(RequestHead& head) override {
+      RequestHead old;
+      old.method = "PATCH";
+      old.target = old.path = "/left/behind/by/an/earlier/request";
+      old.query = "stale=1";
+      old.authority = "stale.example";
+      old.version_minor = 0;
+      old.headers = {{"X-Stale", "1"}, {"Content-Length", "5"}};
+      old.keep_alive = false;
+      old.chunked = true;
+      old.content_length = 5;
+      old.expect_continue = true;
+      heads.push_back(std::move(head));
+      head = std::move(old);
+    }
+    void on_request_body(std::span<const std::byte>) override {}
+    void on_request_complete() override {}
+  } sink;
+  HttpParser parser({}, sink);
+  const std::string wire = "GET /a HTTP/1.1\r\nHost: h\r\n\r\n";
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(parser.feed(bytes_of(wire)));
+    parser.resume();
+  }
+  REQUIRE(sink.heads.size() == 3);
+  for (const RequestHead& h : sink.heads) {
+    CHECK(h.method == "GET");
+    CHECK(h.target == "/a");
+    CHECK(h.path == "/a");
+    CHECK(h.query.empty());
+    CHECK(h.authority.empty());
+    CHECK(h.version_minor == 1);
+    REQUIRE(h.headers.size() == 1);
+    CHECK(h.headers[0] == std::pair<std::string, std::string>("Host", "h"));
+    CHECK(h.keep_alive);
+    CHECK_FALSE(h.chunked);
+    CHECK_FALSE(h.content_length);
+    CHECK_FALSE(h.expect_continue);
+  }
+}
