@@ -179,7 +179,15 @@ std::string chunk_header(size_t size) {
 std::string_view continue_response() { return "HTTP/1.1 100 Continue\r\n\r\n"; }
 
 ResponseHead build_response_head(const ResponseHeadInput& in) {
-  ResponseHead out;
+  ResponseHead head;
+  const ResponseFraming f = append_response_head(in, head.bytes);
+  head.framing = f.framing;
+  head.keep_alive = f.keep_alive;
+  return head;
+}
+
+ResponseFraming append_response_head(const ResponseHeadInput& in, std::string& b) {
+  ResponseFraming out;
   out.keep_alive = in.keep_alive;
 
   // RFC 9110 section 6.4.1: 1xx, 204 and 304 never have content; nor does
@@ -229,8 +237,7 @@ ResponseHead build_response_head(const ResponseHeadInput& in) {
     return false;
   };
 
-  std::string& b = out.bytes;
-  b.reserve(std::max<size_t>(head_size + 64, 256));
+  b.reserve(b.size() + std::max<size_t>(head_size + 64, 256));
   append_status_line(b, in.status, in.reason);
   if (!app_sent_date) append_header(b, "Date", http_date_now());
   if (in.headers) {

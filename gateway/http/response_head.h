@@ -39,7 +39,17 @@ struct ResponseHead {
   bool keep_alive = true;        // may be false even if asked: Close framing forces it
 };
 
-// Builds the head; decides framing and Connection.
+// How the body of a response whose head was appended is sent.
+struct ResponseFraming {
+  BodyFraming framing = BodyFraming::Close;
+  bool keep_alive = true;        // may be false even if asked: Close framing forces it
+};
+
+// Appends the head to |out| (the client connection's output buffer: no
+// string of its own per response); decides framing and Connection.
+ResponseFraming append_response_head(const ResponseHeadInput& in, std::string& out);
+
+// The same, into a string of its own.
 ResponseHead build_response_head(const ResponseHeadInput& in);
 
 // A complete error response fcgimux sends itself: status line, Date, Server,

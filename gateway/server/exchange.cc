@@ -284,13 +284,14 @@ void Exchange::begin_body(std::span<const std::byte> first) {
                        .http_minor = head_.version_minor,
                        .keep_alive = head_.keep_alive && !conn_->thread().stopping() &&
                                      (request_complete_ || !head_.has_body())};
-  ResponseHead out = build_response_head(in);
+  // Straight into the connection's output buffer: no string per head.
+  const ResponseFraming out =
+      conn_->send_built([&](std::string& buf) { return append_response_head(in, buf); });
   status_ = h.status;
   framing_ = out.framing;
   keep_alive_ = out.keep_alive;
   if (framing_ == BodyFraming::ContentLength) body_limit_ = h.content_length;
   head_sent_ = true;
-  conn_->send(std::move(out.bytes));
   send_body(first);
 }
 

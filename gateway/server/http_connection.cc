@@ -420,8 +420,12 @@ void HttpConnection::fail_request(Error e) {
 void HttpConnection::send(std::string bytes) {
   if (phase_ == Phase::Closing || bytes.empty()) return;
   queued_bytes_ += bytes.size();
-  if (out_.empty()) out_ = std::move(bytes);
-  else out_.append(bytes);
+  if (!out_.empty() || (out_.capacity() >= bytes.size() && out_.capacity() > std::string().capacity())) {
+    out_.append(bytes);  // behind what is queued, or into the cached buffer held
+  } else {
+    release_output();
+    out_ = std::move(bytes);  // nothing queued: taken over whole
+  }
   if (!writing_ && !flush_scheduled_) {
     flush_scheduled_ = true;
     thread_.schedule_flush(this);
@@ -430,12 +434,34 @@ void HttpConnection::send(std::string bytes) {
 
 void HttpConnection::send_copy(std::string_view bytes) {
   if (phase_ == Phase::Closing || bytes.empty()) return;
-  queued_bytes_ += bytes.size();
-  out_.append(bytes);
-  if (!writing_ && !flush_scheduled_) {
+  std::string& out = output_for_append();
+  const size_t before = out.size();
+  out.append(bytes);
+  appended(before);
+}
+
+std::string& HttpConnection::output_for_append() {
+  // Holding no buffer of its own (an empty string's inline capacity): one from the cache.
+  if (phase_ != Phase::Closing && out_.empty() && out_.capacity() <= std::string().capacity())
+    out_ = thread_.output_buffers().take();
+  return out_;
+}
+
+void HttpConnection::appended(size_t size_before) {
+  if (phase_ == Phase::Closing) {
+    out_.resize(size_before);
+    return;
+  }
+  queued_bytes_ += out_.size() - size_before;
+  if (!writing_ && !flush_scheduled_ && !out_.empty()) {
     flush_scheduled_ = true;
     thread_.schedule_flush(this);
   }
+}
+
+void HttpConnection::release_output() {
+  thread_.output_buffers().give(std::move(out_));
+  out_ = std::string();  // moved from: made empty for sure
 }
 
 void HttpConnection::flush_now() {
@@ -468,9 +494,9 @@ void HttpConnection::start_write() {
   if (n > 0) {
     queued_bytes_ -= std::min(queued_bytes_, size_t(n));
     if (size_t(n) == out_.size()) {
-      // Let go of the buffer: the next response brings its own (its head is
-      // moved in), and an idle keep-alive connection should hold nothing.
-      std::string().swap(out_);
+      // Let go of the buffer: the next response takes one from the cache,
+      // and an idle keep-alive connection should hold nothing.
+      release_output();
       after_flush();
       if (exchange_) exchange_->on_client_drained();
       return;
@@ -515,8 +541,10 @@ void HttpConnection::on_write_cb(uv_write_t* req, int status) {
 
 void HttpConnection::on_written(WriteReq* w, int status) {
   writing_ = false;
+  const size_t written = w->bytes.size();
+  thread_.output_buffers().give(std::move(w->bytes));
   if (status != UV_ECANCELED) uv_timer_stop(&write_timer_);
-  queued_bytes_ -= std::min(queued_bytes_, w->bytes.size());
+  queued_bytes_ -= std::min(queued_bytes_, written);
   if (status == UV_ECANCELED) return;
   if (status < 0) {
     if (exchange_) {

@@ -40,6 +40,17 @@ class HttpConnection : public HttpRequestSink {
   // The same for bytes the caller keeps: appended to what is queued, so a
   // small response body joins its head without a string of its own.
   void send_copy(std::string_view bytes);
+  // The same for bytes built in place: |build| appends them to the string
+  // it is given (the output buffer itself), and returns what it likes.
+  // Used for response heads, so that none has a string of its own.
+  template <class F>
+  auto send_built(F&& build) {
+    std::string& out = output_for_append();
+    const size_t before = out.size();
+    auto r = build(out);
+    appended(before);
+    return r;
+  }
   // Called by the LoopThread after this iteration's I/O callbacks.
   void flush_now();
   // Bytes queued or being written, not yet taken by the kernel.
@@ -77,6 +88,14 @@ class HttpConnection : public HttpRequestSink {
   void on_request_head(RequestHead& head) override;
   void on_request_body(std::span<const std::byte> bytes) override;
   void on_request_complete() override;
+
+  // send_built(): the output buffer, then the bookkeeping for what was
+  // appended to it (dropped again while closing, as send() drops bytes).
+  std::string& output_for_append();
+  void appended(size_t size_before);
+  // The output buffer is written: back to the thread's cache, so that an
+  // idle connection holds none.
+  void release_output();
 
   void on_read(ssize_t nread, const uv_buf_t* buf);
   void on_written(WriteReq* w, int status);
@@ -128,6 +147,7 @@ class HttpConnection : public HttpRequestSink {
   size_t pending_pos_ = 0;
 
   std::string out_;             // bytes queued while a write is in flight
+                                // (from LoopThread::output_buffers(), given back once written)
   bool writing_ = false;
   bool flush_scheduled_ = false;
   size_t queued_bytes_ = 0;

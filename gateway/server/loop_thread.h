@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "gateway/base/buffer_cache.h"
 #include "gateway/base/log.h"
 #include "gateway/base/reaper.h"
 #include "gateway/base/recycler.h"
@@ -78,6 +79,12 @@ class LoopThread {
   // Enough for the responses one loop iteration finishes at high
   // concurrency; past that, exchanges are freed.
   static constexpr size_t kMaxSpareExchanges = 128;
+  // Client connections' output buffers (HttpConnection::out_): taken for a
+  // response, given back once it is written. Sized like the exchanges: the
+  // responses queued in one loop iteration each hold one until the flush.
+  BufferCache& output_buffers() { return output_buffers_; }
+  static constexpr size_t kMaxSpareOutputBuffers = 128;
+  static constexpr size_t kMaxKeptOutputBuffer = 16 * 1024;
   const Router& router() const { return *router_; }
   Pool* pool(const std::string& name);
   bool stopping() const { return stopping_; }
@@ -138,6 +145,7 @@ class LoopThread {
   std::unique_ptr<Reaper> reaper_;
   // Behind a pointer: Exchange is complete only in loop_thread.cc.
   std::unique_ptr<Recycler<Exchange>> exchanges_;
+  BufferCache output_buffers_{kMaxSpareOutputBuffers, kMaxKeptOutputBuffer};
   std::unique_ptr<Router> router_;
   std::map<std::string, std::unique_ptr<Pool>> pools_;
   std::list<std::unique_ptr<HttpConnection>> connections_;

@@ -177,3 +177,27 @@ TEST_CASE("reason phrases, continue and chunk framing", "[http][response]") {
   CHECK(kLastChunk == "0\r\n\r\n");
   CHECK(kChunkTrailer == "\r\n");
 }
+
+TEST_CASE("a head appended to queued bytes is the head built on its own", "[http][response]") {
+  // The exchange appends its head to the client connection's output buffer,
+  // which may hold the end of an earlier response (pipelining).
+  const std::vector<std::pair<std::string, std::string>> headers = {
+      {"Content-Type", "text/plain"}, {"Connection", "X-A"}, {"X-A", "dropped"}, {"X-B", "kept"}};
+  ResponseHeadInput in;
+  in.headers = &headers;
+  for (const std::optional<uint64_t> length : {std::optional<uint64_t>(), std::optional<uint64_t>(5)}) {
+    for (unsigned minor : {0u, 1u}) {
+      CAPTURE(length.has_value(), minor);
+      in.content_length = length;
+      in.http_minor = minor;
+      const ResponseHead alone = build_response_head(in);
+      std::string out = "earlier response bytes";
+      const ResponseFraming f = append_response_head(in, out);
+      const std::string earlier = "earlier response bytes";
+      REQUIRE(out.compare(0, earlier.size(), earlier) == 0);
+      CHECK(without_date(out.substr(earlier.size())) == without_date(alone.bytes));  // a second may tick
+      CHECK(f.framing == alone.framing);
+      CHECK(f.keep_alive == alone.keep_alive);
+    }
+  }
+}
