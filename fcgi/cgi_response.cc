@@ -54,15 +54,20 @@ std::optional<uint64_t> parse_decimal(std::string_view s) {
 CgiResponseParser::CgiResponseParser(size_t max_head_bytes) : max_head_bytes_(max_head_bytes) {}
 
 void CgiResponseParser::reset(size_t max_head_bytes) {
-  // Moved out and back around a new parser, so that every other member is
-  // reset without this function naming it.
-  auto headers = std::move(head_.headers);
-  std::string line = std::move(line_);
-  *this = CgiResponseParser(max_head_bytes);
-  headers.clear();
-  line.clear();
-  head_.headers = std::move(headers);
-  line_ = std::move(line);
+  // Field by field: on the hot path. A new field must be reset here too
+  // (cgi_response_test: "a reset parser parses the next response as a new
+  // one would").
+  max_head_bytes_ = max_head_bytes;
+  seen_ = 0;
+  complete_ = false;
+  status_seen_ = false;
+  error_.reset();
+  line_.clear();
+  head_.status = 200;
+  head_.reason.clear();
+  head_.headers.clear();
+  head_.location.reset();
+  head_.content_length.reset();
 }
 
 auto CgiResponseParser::fail(CgiError e) -> Result<Progress, CgiError> {

@@ -84,6 +84,16 @@ void write_owned_params(uint16_t id, std::span<const std::pair<std::string, std:
   write_params_of(id, params, out);
 }
 
+void write_encoded_params(uint16_t id, std::span<const std::byte> encoded, IovecSink& out) {
+  // §3.4 lets a pair straddle records of the same stream: cut anywhere.
+  while (!encoded.empty()) {
+    const size_t n = std::min(encoded.size(), kMaxContentLen);
+    write_record(RecordType::Params, id, encoded.first(n), out);
+    encoded = encoded.subspan(n);
+  }
+  write_record(RecordType::Params, id, {}, out);  // the empty record ends the stream
+}
+
 void write_stdin(uint16_t id, std::span<const std::byte> body, const Pin& pin, IovecSink& out) {
   write_stream(RecordType::Stdin, id, body, pin, out);
 }

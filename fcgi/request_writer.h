@@ -29,6 +29,12 @@ void write_params(uint16_t id, std::span<const Param> params, IovecSink& out);
 // so that the caller need not build a vector of views for every request.
 void write_owned_params(uint16_t id, std::span<const std::pair<std::string, std::string>> params, IovecSink& out);
 
+// Params already encoded as name-value pairs (params.h's encode_pair), framed
+// as write_params() frames them: PARAMS records of at most 65535 bytes, then
+// the empty one. The gateway encodes its CGI params once per request and
+// frames them for each attempt.
+void write_encoded_params(uint16_t id, std::span<const std::byte> encoded, IovecSink& out);
+
 // |body| as FCGI_STDIN records, borrowed (not copied), split at 65535 bytes.
 // An empty |body| writes nothing: the end of the stream is write_stdin_end().
 void write_stdin(uint16_t id, std::span<const std::byte> body, const Pin& pin, IovecSink& out);

@@ -36,6 +36,8 @@
 #include <charconv>
 #include <cstring>
 
+#include "fcgi/params.h"
+
 namespace fcgimux {
 
 namespace {
@@ -93,31 +95,6 @@ size_t php_script_end(std::string_view rel) {
   }
   return std::string_view::npos;
 }
-
-// Writes params over the pairs already in a CgiParams, in order, so that
-// their strings' capacity is used again; finish() drops the pairs left over.
-class ParamWriter {
- public:
-  explicit ParamWriter(CgiParams& p) : p_(p) {}
-  void set(std::string_view name, std::string_view value) {
-    auto& slot = next();
-    slot.first.assign(name);
-    slot.second.assign(value);
-    ++n_;
-  }
-  // The pair the next set() would write, to fill in place; keep() adds it.
-  std::pair<std::string, std::string>& next() {
-    if (n_ == p_.size()) p_.emplace_back();
-    return p_[n_];
-  }
-  void keep() { ++n_; }
-  size_t size() const { return n_; }
-  void finish() { p_.erase(p_.begin() + std::ptrdiff_t(n_), p_.end()); }
-
- private:
-  CgiParams& p_;
-  size_t n_ = 0;
-};
 
 // Decimal digits of |v| (no allocation).
 struct Decimal {
@@ -205,13 +182,62 @@ bool normalize_path(std::string_view path, std::string& out) {
   return true;
 }
 
-Result<CgiParams> build_cgi_params(const CgiInput& in) {
-  CgiParams p;
-  if (auto r = build_cgi_params(in, p); !r) return Unexpected{r.error()};
-  return p;
-}
+namespace {
 
-Result<void> build_cgi_params(const CgiInput& in, CgiParams& p) {
+// The params as pairs (tests, and anything that wants to look at them).
+struct PairSink {
+  CgiParams& out;
+  void add(std::string_view name, std::string_view value) { out.emplace_back(name, value); }
+};
+
+// The params encoded as FastCGI name-value pairs, ready to be framed.
+struct EncodingSink {
+  std::string& out;
+  void add(std::string_view name, std::string_view value) { fcgi::encode_pair(name, value, out); }
+};
+
+// "HTTP_" + the header name, for emit(): on the stack for the usual name.
+class VarName {
+ public:
+  // False when |name| cannot be a variable name (see http_var_name()).
+  bool set(std::string_view name) {
+    if (5 + name.size() <= sizeof small_) {
+      char* w = small_;
+      std::memcpy(w, "HTTP_", 5);
+      w += 5;
+      for (char c : name) {
+        if (c >= 'a' && c <= 'z') {
+          *w++ = char(c - 'a' + 'A');
+        } else if ((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
+          *w++ = c;
+        } else if (c == '-') {
+          *w++ = '_';
+        } else {
+          return false;
+        }
+      }
+      view_ = {small_, size_t(w - small_)};
+      return !name.empty();
+    }
+    if (!http_var_name(name, big_)) return false;
+    view_ = big_;
+    return true;
+  }
+  std::string_view view() const { return view_; }
+
+ private:
+  char small_[64];
+  std::string big_;
+  std::string_view view_;
+};
+
+// Both builds go through this one function, so that the pairs the tests look
+// at are the pairs that get encoded. Each variable is emitted once, in its
+// final form, in order: what the first version of this code did afterwards
+// (join repeated headers, let route params replace variables, drop NULs) is
+// decided before a variable is emitted.
+template <class Sink>
+Result<void> emit(const CgiInput& in, Sink& sink) {
   const RequestHead& head = *in.head;
   const RouteConfig& route = *in.route;
   const ConnInfo& conn = *in.conn;
@@ -297,68 +323,95 @@ Result<void> build_cgi_params(const CgiInput& in, CgiParams& p) {
     request_uri = absolute_form_uri;
   }
 
-  p.reserve(24 + head.headers.size() + route.params.size());
-  ParamWriter w(p);
-  w.set("GATEWAY_INTERFACE", "CGI/1.1");
-  w.set("SERVER_SOFTWARE", in.server_software);
-  w.set("SERVER_NAME", server_name);
-  w.set("SERVER_PORT", Decimal(conn.server_port).view());
-  w.set("SERVER_ADDR", conn.server_addr);
-  w.set("SERVER_PROTOCOL", head.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1");
-  w.set("REQUEST_METHOD", head.method);
-  w.set("REQUEST_URI", request_uri);
-  w.set("SCRIPT_NAME", script_name);
-  w.set("PATH_INFO", path_info);
-  w.set("QUERY_STRING", head.query);
+  // Route params come last and replace variables of the same name (the
+  // last of several same-named route params wins, in its place).
+  const auto& rp = route.params;
+  auto replaced_by_route = [&](std::string_view name, size_t after) {
+    for (size_t i = after; i < rp.size(); ++i)
+      if (rp[i].first == name) return true;
+    return false;
+  };
+  // Never a NUL: FastCGI would pass it on and C applications would truncate.
+  auto set = [&](std::string_view name, std::string_view value) {
+    if (!rp.empty() && replaced_by_route(name, 0)) return;
+    if (has_nul(name) || has_nul(value)) return;
+    sink.add(name, value);
+  };
+
+  set("GATEWAY_INTERFACE", "CGI/1.1");
+  set("SERVER_SOFTWARE", in.server_software);
+  set("SERVER_NAME", server_name);
+  set("SERVER_PORT", Decimal(conn.server_port).view());
+  set("SERVER_ADDR", conn.server_addr);
+  set("SERVER_PROTOCOL", head.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1");
+  set("REQUEST_METHOD", head.method);
+  set("REQUEST_URI", request_uri);
+  set("SCRIPT_NAME", script_name);
+  set("PATH_INFO", path_info);
+  set("QUERY_STRING", head.query);
   if (!route.document_root.empty()) {
-    w.set("DOCUMENT_ROOT", route.document_root);
-    w.set("SCRIPT_FILENAME", script_filename);
-    w.set("REDIRECT_STATUS", "200");  // PHP's cgi.force_redirect wants it
+    set("DOCUMENT_ROOT", route.document_root);
+    set("SCRIPT_FILENAME", script_filename);
+    set("REDIRECT_STATUS", "200");  // PHP's cgi.force_redirect wants it
   }
-  if (content_type) w.set("CONTENT_TYPE", *content_type);
-  if (head.has_body() || has_content_length_header)
-    w.set("CONTENT_LENGTH", Decimal(in.content_length).view());
-  w.set("REMOTE_ADDR", conn.remote_addr);
-  w.set("REMOTE_PORT", Decimal(conn.remote_port).view());
+  if (content_type) set("CONTENT_TYPE", *content_type);
+  if (head.has_body() || has_content_length_header) set("CONTENT_LENGTH", Decimal(in.content_length).view());
+  set("REMOTE_ADDR", conn.remote_addr);
+  set("REMOTE_PORT", Decimal(conn.remote_port).view());
 
   // HTTP_*: one variable per header name, in order of first appearance;
   // repeated fields joined (RFC 9110 section 5.3), Cookie with "; "
-  // (RFC 6265 section 5.4).
-  const size_t first_http = w.size();
-  for (const auto& [name, value] : head.headers) {
-    if (is_excluded_header(name)) continue;
-    // The name is written where the variable would go; kept only if new.
-    auto& slot = w.next();
-    if (!http_var_name(name, slot.first)) continue;
-    const bool host_from_authority = !head.authority.empty() && is_host(name);
-    const std::string_view v = host_from_authority ? std::string_view(head.authority) : std::string_view(value);
-    const auto end = p.begin() + std::ptrdiff_t(w.size());
-    auto it = std::find_if(p.begin() + std::ptrdiff_t(first_http), end,
-                           [&](const auto& kv) { return kv.first == slot.first; });
-    if (it == end) {
-      slot.second.assign(v);
-      w.keep();
-    } else if (!host_from_authority) {
-      it->second += (name.size() == 6 && iequals(name, "Cookie")) ? "; " : ", ";
-      it->second += v;
+  // (RFC 6265 section 5.4). Two names make the same variable exactly when
+  // they are equal but for case (only letters, digits and '-' are allowed).
+  const auto& hs = head.headers;
+  auto same_name = [](std::string_view a, std::string_view b) { return a.size() == b.size() && iequals(a, b); };
+  VarName var;
+  std::string joined;  // only for a repeated header
+  for (size_t i = 0; i < hs.size(); ++i) {
+    const std::string& name = hs[i].first;
+    if (is_excluded_header(name) || !var.set(name)) continue;
+    bool repeat = false;
+    for (size_t j = 0; j < i && !repeat; ++j) repeat = same_name(hs[j].first, name);
+    if (repeat) continue;  // joined into the first one
+    // RFC 9112 section 3.2.2: the authority of an absolute-form target
+    // replaces every Host field.
+    if (!head.authority.empty() && is_host(name)) {
+      set(var.view(), head.authority);
+      continue;
     }
+    std::string_view value = hs[i].second;
+    for (size_t k = i + 1; k < hs.size(); ++k) {
+      if (!same_name(hs[k].first, name)) continue;
+      if (value.data() != joined.data()) joined.assign(value);
+      joined += (name.size() == 6 && iequals(name, "Cookie")) ? "; " : ", ";
+      joined += hs[k].second;
+      value = joined;
+    }
+    set(var.view(), value);
   }
-  w.finish();
 
-  // Route params last; they replace variables of the same name.
-  // (Not a structured binding: clang 14 cannot capture one in a lambda.)
-  for (const auto& param : route.params) {
-    p.erase(std::remove_if(p.begin(), p.end(),
-                           [&](const auto& kv) { return kv.first == param.first; }),
-            p.end());
-    p.emplace_back(param.first, param.second);
+  for (size_t i = 0; i < rp.size(); ++i) {
+    if (replaced_by_route(rp[i].first, i + 1)) continue;
+    if (has_nul(rp[i].first) || has_nul(rp[i].second)) continue;
+    sink.add(rp[i].first, rp[i].second);
   }
-
-  // Never a NUL: FastCGI would pass it on and C applications would truncate.
-  p.erase(std::remove_if(p.begin(), p.end(),
-                         [](const auto& kv) { return has_nul(kv.first) || has_nul(kv.second); }),
-          p.end());
   return {};
+}
+
+}  // namespace
+
+Result<CgiParams> build_cgi_params(const CgiInput& in) {
+  CgiParams p;
+  p.reserve(24 + in.head->headers.size() + in.route->params.size());
+  PairSink sink{p};
+  if (auto r = emit(in, sink); !r) return Unexpected{r.error()};
+  return p;
+}
+
+Result<void> encode_cgi_params(const CgiInput& in, std::string& out) {
+  out.clear();
+  EncodingSink sink{out};
+  return emit(in, sink);
 }
 
 }  // namespace fcgimux

@@ -50,11 +50,11 @@ struct CgiInput {
 // Content-Length become CONTENT_TYPE and CONTENT_LENGTH. Route params come last
 // and override same-named ones.
 Result<CgiParams> build_cgi_params(const CgiInput& in);
-// The same into |out|, whose pairs are overwritten in place: the strings of a
-// recycled CgiParams keep their capacity, so a request like the last one
-// allocates nothing. |out| is left holding exactly the params (or, on an
-// error, anything).
-Result<void> build_cgi_params(const CgiInput& in, CgiParams& out);
+// The same params, the same order, encoded as FastCGI name-value pairs
+// (fcgi::encode_pair) into |out| (cleared first, its capacity kept: a
+// recycled buffer makes a request like the last one allocate nothing). What
+// the gateway sends; fcgi::write_encoded_params() frames it.
+Result<void> encode_cgi_params(const CgiInput& in, std::string& out);
 
 // Percent-decodes |raw|; false on a malformed escape or a decoded NUL.
 bool percent_decode(std::string_view raw, std::string& out);

@@ -292,8 +292,9 @@ Result<size_t> HttpParser::feed_head(const char* p, size_t n) {
 
   const bool chunked = head_.chunked;
   const uint64_t length = head_.content_length.value_or(0);
+  // Whatever the sink leaves in head_ is cleared by start_message() when
+  // the next request starts (resume()), and then filled.
   sink_.on_request_head(head_);
-  head_.clear();  // whatever the sink left, with its capacity
   if (chunked) {
     phase_ = Phase::Chunked;
   } else if (length > 0) {

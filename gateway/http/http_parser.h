@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <span>
 #include <string>
+#include <utility>
 
 #include "gateway/base/error.h"
 #include "gateway/http/request_head.h"
@@ -72,6 +73,15 @@ class HttpParser {
 
   // A request has started (at least one byte of it) and not completed.
   bool in_request() const { return in_request_; }
+
+  // The head the parser fills, for a connection to park between requests
+  // (LoopThread::spare_heads) so that an idle connection holds none of its
+  // capacity. Only between requests: after resume() and before the next
+  // request's first byte. take_head_storage() leaves an empty head;
+  // has_head_storage() says whether the parser holds one with capacity.
+  RequestHead take_head_storage() { return std::exchange(head_, RequestHead{}); }
+  void give_head_storage(RequestHead&& h) { head_ = std::move(h); }
+  bool has_head_storage() const { return head_.headers.capacity() != 0; }
 
  private:
   // llhttp callbacks. They only copy the slices (C4: they die when

@@ -55,15 +55,15 @@ Exchange::Reusable Exchange::take_reusable() {
              .params = std::move(params_),
              .cgi = std::move(cgi_),
              .stderr_line = std::move(stderr_line_)};
-  r.head.clear();
+  // The head is cleared by the parser, which gets it (see the constructor);
+  // the params buffer by encode_cgi_params().
   r.path.clear();
   r.stderr_line.clear();
-  // The params' pairs stay: build_cgi_params() overwrites them in place.
   return r;
 }
 
 bool Exchange::worth_keeping() const {
-  const size_t n = kept_bytes(head_.headers) + kept_bytes(params_) + head_.target.capacity() +
+  const size_t n = kept_bytes(head_.headers) + params_.capacity() + head_.target.capacity() +
                    head_.path.capacity() + head_.query.capacity() + path_.capacity() + stderr_line_.capacity();
   return n <= kMaxKeptBytes;
 }
@@ -137,9 +137,9 @@ void Exchange::dispatch() {
                                            : std::string_view(t.config().server.server_name),
                 .content_length = head_.chunked ? body_bytes_ : head_.content_length.value_or(0),
                 .normalized_path = &path_};
-    // Into the params of the request this exchange served before (recycled):
-    // their strings are overwritten, not allocated again.
-    if (auto p = build_cgi_params(in, params_); !p) {
+    // Encoded once, for every attempt, into the buffer of the request this
+    // exchange served before (recycled): no allocation for a similar request.
+    if (auto p = encode_cgi_params(in, params_); !p) {
       send_error(p.error(), "invalid request", std::nullopt);
       return;
     }
@@ -181,7 +181,7 @@ void Exchange::write_request() {
   auto batch = upstream_->new_batch();
   const uint16_t id = upstream_id_;
   fcgi::write_begin_request(id, fcgi::Role::Responder, upstream_->keep_conn(), *batch);
-  fcgi::write_owned_params(id, params_, *batch);  // no vector of views per request
+  fcgi::write_encoded_params(id, std::as_bytes(std::span(params_.data(), params_.size())), *batch);
   request_written_ = true;
   for (; next_piece_ < body_.size(); ++next_piece_) {
     const auto& piece = body_[next_piece_];

@@ -51,7 +51,7 @@ class Exchange final : public Reapable {
   struct Reusable {
     RequestHead head;
     std::string path;
-    CgiParams params;  // pairs kept whole: their strings' capacity too
+    std::string params;
     fcgi::CgiResponseParser cgi{0};
     std::string stderr_line;
   };
@@ -131,7 +131,7 @@ class Exchange final : public Reapable {
   const RouteConfig* route_ = nullptr;  // not owned (config)
   std::string path_;                    // decoded, normalized: routed on, and PATH_INFO's source
   Pool* pool_ = nullptr;                // not owned (LoopThread)
-  CgiParams params_;
+  std::string params_;                  // the CGI params, encoded once as FastCGI name-value pairs
 
   // Request body. Pieces are kept until the request is known to have reached
   // a worker for good, so that a request that never reached one can be sent

@@ -284,8 +284,21 @@ void HttpConnection::advance() {
     close_when_flushed();
     return;
   }
-  arm_head_timer(pending_pos_ < pending_input_.size());
+  const bool pipelined = pending_pos_ < pending_input_.size();
+  if (!pipelined) park_head();  // idle until the client speaks again
+  arm_head_timer(pipelined);
   feed_buffered();
+}
+
+void HttpConnection::park_head() {
+  RequestHead h = parser_.take_head_storage();  // cleared by resume()
+  const size_t bytes = h.headers.capacity() * sizeof(h.headers[0]) + h.method.capacity() + h.target.capacity() +
+                       h.path.capacity() + h.query.capacity() + h.authority.capacity();
+  if (h.headers.capacity() != 0 && bytes <= LoopThread::kMaxKeptHeadBytes) thread_.spare_heads().give(std::move(h));
+}
+
+void HttpConnection::unpark_head() {
+  if (!parser_.has_head_storage()) parser_.give_head_storage(thread_.spare_heads().take());
 }
 
 void HttpConnection::begin_shutdown() {
@@ -300,6 +313,7 @@ void HttpConnection::arm_head_timer(bool first_byte_seen) {
   if (first_byte_seen) {
     if (phase_ == Phase::ReadingHead) return;  // the head's deadline runs from its first byte
     set_idle(false);
+    unpark_head();  // before the parser sees the request's first byte
     phase_ = Phase::ReadingHead;
     deadline_ = now(thread_.loop()) + s.header_timeout;
     wake_at(deadline_);

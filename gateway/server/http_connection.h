@@ -121,6 +121,10 @@ class HttpConnection : public HttpRequestSink {
   // The current exchange is finished and the connection goes on: recycled
   // (LoopThread::exchanges) when nothing refers to it any more, else reaped.
   void retire_exchange();
+  // Between requests: the parser's head storage goes to the thread while
+  // the connection is idle, and comes back when the next request starts.
+  void park_head();
+  void unpark_head();
 
   static void on_alloc_cb(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
   static void on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);

@@ -17,6 +17,8 @@
 #include "gateway/base/buffer_cache.h"
 #include "gateway/base/log.h"
 #include "gateway/base/reaper.h"
+#include "gateway/base/spare_cache.h"
+#include "gateway/http/request_head.h"
 #include "gateway/base/recycler.h"
 #include "gateway/config/config.h"
 #include "gateway/routing/router.h"
@@ -83,6 +85,12 @@ class LoopThread {
   // response, given back once it is written. Sized like the exchanges: the
   // responses queued in one loop iteration each hold one until the flush.
   BufferCache& output_buffers() { return output_buffers_; }
+  // Request heads of client connections between requests (cleared, with
+  // their capacity): parked when a connection goes idle, taken when its
+  // next request starts. Only small ones are kept (kMaxKeptHeadBytes).
+  SpareCache<RequestHead>& spare_heads() { return spare_heads_; }
+  static constexpr size_t kMaxSpareHeads = 128;
+  static constexpr size_t kMaxKeptHeadBytes = 8 * 1024;
   static constexpr size_t kMaxSpareOutputBuffers = 128;
   static constexpr size_t kMaxKeptOutputBuffer = 16 * 1024;
   const Router& router() const { return *router_; }
@@ -146,6 +154,7 @@ class LoopThread {
   // Behind a pointer: Exchange is complete only in loop_thread.cc.
   std::unique_ptr<Recycler<Exchange>> exchanges_;
   BufferCache output_buffers_{kMaxSpareOutputBuffers, kMaxKeptOutputBuffer};
+  SpareCache<RequestHead> spare_heads_{kMaxSpareHeads};
   std::unique_ptr<Router> router_;
   std::map<std::string, std::unique_ptr<Pool>> pools_;
   std::list<std::unique_ptr<HttpConnection>> connections_;

@@ -167,3 +167,21 @@ TEST_CASE("ABORT_REQUEST and GET_VALUES golden bytes", "[fcgi][writer]") {
                              std::string("\x0f\x00" "FCGI_MPXS_CONNS", 17));
   }
 }
+
+TEST_CASE("encoded params are framed exactly as the pairs they encode", "[fcgi][writer]") {
+  // write_encoded_params() (the gateway encodes its CGI params once) must be
+  // byte for byte write_params(): in one record, none, and past 65535 bytes
+  // (a pair then straddles two records).
+  for (size_t big : {size_t(0), size_t(3), size_t(65535), size_t(70000)}) {
+    CAPTURE(big);
+    std::vector<Param> views;
+    const std::string value(big, 'v');
+    if (big > 0) views = {{"GATEWAY_INTERFACE", "CGI/1.1"}, {"BIG", value}, {"EMPTY", ""}};
+    std::string encoded;
+    for (const Param& p : views) encode_pair(p.name, p.value, encoded);
+    StringSink a, b;
+    write_params(9, views, a);
+    write_encoded_params(9, std::as_bytes(std::span(encoded.data(), encoded.size())), b);
+    CHECK(a.bytes() == b.bytes());
+  }
+}

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "fcgi/params.h"
 #include "gateway/http/http_parser.h"
 
 using namespace fcgimux;
@@ -415,35 +416,57 @@ TEST_CASE("a path the caller already decoded and normalized gives the same param
   CHECK(as_map(*given) == as_map(*computed));
 }
 
-TEST_CASE("params built over a recycled CgiParams are those built fresh", "[cgi][recycle]") {
-  // One CgiParams serves request after request (a recycled Exchange): every
-  // pair is overwritten in place, and nothing of an earlier request stays.
+TEST_CASE("encoded params are the encoding of the pairs, in a reused buffer", "[cgi][recycle]") {
+  // The gateway sends encode_cgi_params(), into one buffer request after
+  // request (a recycled Exchange); the tests above look at the pairs.
   const RouteConfig plain = route_of("/app/");
   RouteConfig php = route_of("/", "/srv/www");
-  php.params = {{"APP_ENV", "prod"}, {"HTTP_X_A", "from-route"}};
+  php.params = {{"APP_ENV", "prod"}, {"HTTP_X_A", "from-route"}, {"APP_ENV", "last-wins"}};
   const std::vector<std::pair<std::string, const RouteConfig*>> requests = {
-      {get("/app/x?q=1", "X-A: 1\r\nX-A: 2\r\nCookie: a=1\r\nCookie: b=2\r\nUser-Agent: a-long-user-agent/1.0\r\n"),
+      {get("/app/x?q=1", "X-A: 1\r\nX-A: 2\r\nCookie: a=1\r\ncookie: b=2\r\nUser-Agent: a-long-user-agent/1.0\r\n"),
        &plain},
       {get("/app/y"), &plain},  // fewer headers than the one before
       {get("/index.php/p", "X-A: 3\r\nX_Dropped: 1\r\nAccept-Language: en\r\n"), &php},
       {"GET http://other.example:81/app/z HTTP/1.1\r\nHost: example.com\r\n\r\n", &plain},
-      {get("/app/y", "Content-Type: text/plain\r\n"), &plain},
+      {get("/app/y", "Content-Type: text/plain\r\nX-" + std::string(80, 'l') + ": long name\r\n"), &plain},
   };
-  CgiParams reused;
+  std::string reused;
   for (int round = 0; round < 2; ++round) {
     for (const auto& [wire, route] : requests) {
       CAPTURE(round, wire);
       const RequestHead head = head_of(wire);
-      Result<CgiParams> fresh = build(head, *route);
-      REQUIRE(fresh);
+      Result<CgiParams> pairs = build(head, *route);
+      REQUIRE(pairs);
+      std::string expected;
+      for (const auto& [k, v] : *pairs) fcgi::encode_pair(k, v, expected);
       CgiInput in;
       in.head = &head;
       in.route = route;
       in.conn = &kConn;
       in.server_software = "fcgimux/0.1.0";
       in.default_server_name = "gw.local";
-      REQUIRE(build_cgi_params(in, reused));
-      CHECK(reused == *fresh);  // the same pairs in the same order
+      REQUIRE(encode_cgi_params(in, reused));
+      CHECK(reused == expected);
     }
   }
+}
+
+TEST_CASE("repeated headers, route params and the absolute-form Host, one variable each", "[cgi]") {
+  RouteConfig route = route_of("/");
+  route.params = {{"APP", "1"}, {"HTTP_X_B", "route"}, {"APP", "2"}};
+  const RequestHead head = head_of(
+      "GET http://auth.example/x HTTP/1.1\r\nHost: h\r\nX-A: 1\r\nx-a: 2\r\nX-B: b\r\nCookie: c=1\r\n"
+      "X-A: 3\r\nCOOKIE: d=2\r\n\r\n");
+  Result<CgiParams> r = build(head, route);
+  REQUIRE(r);
+  const auto m = as_map(*r);  // checks every name appears once
+  CHECK(m.at("HTTP_HOST") == "auth.example");
+  CHECK(m.at("HTTP_X_A") == "1, 2, 3");
+  CHECK(m.at("HTTP_COOKIE") == "c=1; d=2");
+  CHECK(m.at("HTTP_X_B") == "route");
+  CHECK(m.at("APP") == "2");
+  // Route params last, the last of a repeated one in its own place.
+  REQUIRE(r->size() >= 2);
+  CHECK(r->at(r->size() - 2) == std::pair<std::string, std::string>("HTTP_X_B", "route"));
+  CHECK(r->back() == std::pair<std::string, std::string>("APP", "2"));
 }
