@@ -31,6 +31,7 @@
 # Extra lines appended verbatim to a gateway's pool/backend section (fault
 # scenarios use these for health settings), empty by default:
 : "${BENCH_FCGIMUX_POOL_EXTRA:=}"
+: "${BENCH_FCGIMUX_SERVER_EXTRA:=}"  # lines appended to fcgimux's [server] (bench/floor.sh: io_uring = false)
 : "${BENCH_NGINX_SERVER_EXTRA:=}"    # appended to each nginx upstream `server` line
 : "${BENCH_LIGHTTPD_HOST_EXTRA:=}"   # appended inside each lighttpd host block
 : "${BENCH_HAPROXY_FCGI_APP_EXTRA:=}" # lines appended to HAProxy's fcgi-app section (bench/mux.sh: mpxs-conns)
@@ -343,6 +344,7 @@ max_body_size = "${BENCH_MAX_BODY_MB}MiB"
 access_log = ""
 error_log = "$dir/fcgimux-error.log"
 log_level = "$BENCH_FCGIMUX_LOG_LEVEL"
+$BENCH_FCGIMUX_SERVER_EXTRA
 
 [[route]]
 prefix = "/"
