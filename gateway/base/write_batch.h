@@ -51,6 +51,7 @@ class WriteBatch : public fcgi::IovecSink {
   // The iovecs, in order; call once, when everything is pushed, just before writing.
   std::span<uv_buf_t> bufs() { return {bufs_, nbufs_}; }
   uv_buf_t* unwritten() { return bufs_ + first_buf_; }
+  size_t unwritten_count() const { return nbufs_ - first_buf_; }
   // Drops the first |n| bytes from bufs() (they were written at once with
   // uv_try_write); returns the number of uv_buf_t left.
   size_t consume(size_t n);

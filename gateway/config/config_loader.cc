@@ -30,7 +30,7 @@ constexpr std::string_view kServerKeys[] = {
     "max_body_size",
     "max_response_header_size",          "response_buffer_size",     "access_log",
     "error_log",     "log_level",        "server_name",              "admin_listen",
-    "temp_dir",      "max_temp_file_size"};
+    "temp_dir",      "max_temp_file_size",       "io_uring"};
 constexpr std::string_view kRouteKeys[] = {"prefix",        "pool",  "script_name",
                                            "document_root", "index", "params"};
 constexpr std::string_view kPoolKeys[] = {
@@ -132,6 +132,7 @@ class Loader {
   const toml::node* want(const Section& s, std::string_view key, toml::node_type type,
                          std::string_view expected);
   const toml::node* read_string(const Section& s, std::string_view key, std::string& out);
+  const toml::node* read_bool(const Section& s, std::string_view key, bool& out);
   template <class T>
   const toml::node* read_uint(const Section& s, std::string_view key, T& out, uint64_t lo,
                               uint64_t hi);
@@ -177,6 +178,12 @@ const toml::node* Loader::want(const Section& s, std::string_view key, toml::nod
 const toml::node* Loader::read_string(const Section& s, std::string_view key, std::string& out) {
   const toml::node* n = want(s, key, toml::node_type::string, "a string");
   if (n) out = n->as_string()->get();
+  return n;
+}
+
+const toml::node* Loader::read_bool(const Section& s, std::string_view key, bool& out) {
+  const toml::node* n = want(s, key, toml::node_type::boolean, "true or false");
+  if (n) out = n->as_boolean()->get();
   return n;
 }
 
@@ -382,6 +389,7 @@ void Loader::load_server(const Section& s, ServerConfig& out) {
   if (read_enum(s, "log_level", level, kLogLevels)) out.log_level = kLogLevels[level].first;
   read_string(s, "server_name", out.server_name);
   load_admin_listen(s, out);
+  read_bool(s, "io_uring", out.io_uring);
 }
 
 void Loader::load_route(const Section& s, RouteConfig& out) {

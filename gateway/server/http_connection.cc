@@ -490,11 +490,26 @@ void HttpConnection::flush_now() {
     advance();
 }
 
+std::span<const char> HttpConnection::bytes_to_try() const {
+  if (closed_ || writing_) return {};
+  return {out_.data(), out_.size()};
+}
+
+int HttpConnection::fd() const {
+  uv_os_fd_t fd = -1;
+  uv_fileno(reinterpret_cast<const uv_handle_t*>(&tcp_), &fd);
+  return fd;
+}
+
 void HttpConnection::start_write() {
   if (out_.empty()) return;
   // Write at once what the socket takes; only the rest waits for a callback.
-  uv_buf_t now_buf = uv_buf_init(out_.data(), unsigned(out_.size()));
-  int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &now_buf, 1);
+  // The thread's SendRing may have done that already for this flush.
+  int n = std::exchange(tried_write_, SendRing::kNotSent);
+  if (n == SendRing::kNotSent) {
+    uv_buf_t now_buf = uv_buf_init(out_.data(), unsigned(out_.size()));
+    n = uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &now_buf, 1);
+  }
   if (n < 0 && n != UV_EAGAIN && n != UV_ENOSYS) {
     queued_bytes_ = 0;
     out_.clear();

@@ -10,6 +10,8 @@
 
 #include <uv.h>
 
+#include <span>
+
 #include <array>
 #include <list>
 #include <memory>
@@ -17,6 +19,7 @@
 #include <string_view>
 
 #include "gateway/base/clock.h"
+#include "gateway/base/send_ring.h"
 #include "gateway/cgi/cgi_params.h"
 #include "gateway/http/http_parser.h"
 
@@ -53,6 +56,13 @@ class HttpConnection : public HttpRequestSink {
   }
   // Called by the LoopThread after this iteration's I/O callbacks.
   void flush_now();
+  // For the thread's SendRing, just before flush_now(): the bytes
+  // flush_now() would try to write at once (empty: none, or a write is
+  // already under way), the socket, and what the ring made of them
+  // (SendRing::kNotSent: nothing; flush_now() then writes itself).
+  std::span<const char> bytes_to_try() const;
+  int fd() const;
+  void set_tried_write(int32_t result) { tried_write_ = result; }
   // Bytes queued or being written, not yet taken by the kernel.
   size_t queued_bytes() const { return queued_bytes_; }
   // The current exchange finished its response (all of it queued). The
@@ -153,6 +163,7 @@ class HttpConnection : public HttpRequestSink {
   std::string out_;             // bytes queued while a write is in flight
                                 // (from LoopThread::output_buffers(), given back once written)
   bool writing_ = false;
+  int32_t tried_write_ = SendRing::kNotSent;  // see set_tried_write()
   bool flush_scheduled_ = false;
   size_t queued_bytes_ = 0;
 

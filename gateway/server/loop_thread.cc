@@ -1,11 +1,16 @@
 #include "gateway/server/loop_thread.h"
 
+#include <climits>
+
+#include <span>
+
 #include <unistd.h>
 
 #include <algorithm>
 
 #include "gateway/server/exchange.h"
 #include "gateway/server/http_connection.h"
+#include "gateway/server/upstream_connection.h"
 #include "gateway/server/pool.h"
 
 namespace fcgimux {
@@ -84,17 +89,28 @@ void LoopThread::on_flush_prepare_cb(uv_prepare_t* h) { static_cast<LoopThread*>
 void LoopThread::on_flush_idle_cb(uv_idle_t* h) { static_cast<LoopThread*>(h->data)->flush_pending(); }
 
 void LoopThread::flush_pending() {
-  if (flush_queue_.empty()) {
+  if (flush_queue_.empty() && upstream_flush_queue_.empty()) {
     uv_idle_stop(&flush_idle_);
     return;
   }
-  // A connection in the queue is alive: close() takes it out of the queue,
+  // A connection in a queue is alive: close() takes it out of the queue,
   // and close callbacks (which free) run after check and before prepare.
+  auto upstream = std::exchange(upstream_flush_queue_, {});
   auto batch = std::exchange(flush_queue_, {});
+  if (send_ring_) send_through_ring(upstream, batch);
+  // Requests to workers first: they start working while the responses go out.
+  for (UpstreamConnection* u : upstream) u->flush_unsent();
   for (HttpConnection* c : batch) c->flush_now();
+  // Keep the capacities: no allocation per iteration.
+  if (upstream_flush_queue_.empty()) {
+    upstream.clear();
+    upstream_flush_queue_.swap(upstream);
+  }
   if (flush_queue_.empty()) {
     batch.clear();
-    flush_queue_.swap(batch);  // keep the capacity: no allocation per iteration
+    flush_queue_.swap(batch);
+  }
+  if (flush_queue_.empty() && upstream_flush_queue_.empty()) {
     uv_idle_stop(&flush_idle_);
     return;
   }
@@ -102,6 +118,50 @@ void LoopThread::flush_pending() {
   // refill from its spill file): nothing else may wake the loop, so an
   // active idle handle keeps the next poll from blocking until it is sent.
   uv_idle_start(&flush_idle_, &LoopThread::on_flush_idle_cb);
+}
+
+// Every connection's bytes go to the kernel in one io_uring_enter (see
+// send_ring.h: one return to user space, so at most one preemption by the
+// threads the writes wake, for the whole batch, instead of one per write).
+// Each connection is told its result and then flushes as usual.
+void LoopThread::send_through_ring(std::vector<UpstreamConnection*>& upstream,
+                                   std::vector<HttpConnection*>& clients) {
+  // Tags: the index into |clients|, or into |upstream| with the top bit set.
+  constexpr uint64_t kUpstream = uint64_t(1) << 63;
+  auto apply = [&](uint64_t tag, int32_t result) {
+    if (tag & kUpstream) upstream[tag & ~kUpstream]->set_tried_write(result);
+    else clients[tag]->set_tried_write(result);
+  };
+  auto queue = [&](int fd, auto bytes, uint64_t tag) {
+    if (send_ring_->queue(fd, bytes, tag)) return;
+    send_ring_->submit(apply);  // full: send these, then start again
+    if (!send_ring_->broken()) send_ring_->queue(fd, bytes, tag);
+  };
+  for (size_t i = 0; i < upstream.size(); ++i) {
+    std::span<const iovec> iov = upstream[i]->unsent_iovecs();
+    if (!iov.empty() && iov.size() <= IOV_MAX) queue(upstream[i]->fd(), iov, i | kUpstream);
+  }
+  for (size_t i = 0; i < clients.size(); ++i) {
+    std::span<const char> bytes = clients[i]->bytes_to_try();
+    if (!bytes.empty()) queue(clients[i]->fd(), bytes, i);
+  }
+  send_ring_->submit(apply);
+  if (send_ring_->broken()) {
+    log().warn("io_uring_off", "thread={} error=\"{}\" (writing with write(2) from now on)", index_,
+               send_ring_->error());
+    send_ring_.reset();
+  }
+}
+
+void LoopThread::schedule_upstream_flush(UpstreamConnection* c) {
+  upstream_flush_queue_.push_back(c);
+  // Queued from a timer or an idle callback, the writes must still leave
+  // before the loop blocks: the prepare handle flushes then.
+}
+
+void LoopThread::unschedule_upstream_flush(UpstreamConnection* c) {
+  upstream_flush_queue_.erase(std::remove(upstream_flush_queue_.begin(), upstream_flush_queue_.end(), c),
+                              upstream_flush_queue_.end());
 }
 
 void LoopThread::unschedule_flush(HttpConnection* c) {
@@ -142,6 +202,13 @@ void LoopThread::join() {
 }
 
 void LoopThread::run() {
+  // The ring belongs to the thread that makes it (IORING_SETUP_SINGLE_ISSUER).
+  if (config().server.io_uring) {
+    std::string why_not;
+    send_ring_ = SendRing::open(why_not);
+    if (!send_ring_ && index_ == 0)
+      log().info("io_uring_unavailable", "error=\"{}\" (client writes use write(2))", why_not);
+  }
   uv_run(&loop_, UV_RUN_DEFAULT);
   // Anything still open (it should not be) is closed so the loop can end.
   uv_walk(&loop_, &LoopThread::on_walk_close_cb, nullptr);

@@ -20,6 +20,7 @@
 #include "gateway/base/spare_cache.h"
 #include "gateway/http/request_head.h"
 #include "gateway/base/recycler.h"
+#include "gateway/base/send_ring.h"
 #include "gateway/config/config.h"
 #include "gateway/routing/router.h"
 #include "gateway/server/access_log.h"
@@ -30,6 +31,7 @@ namespace fcgimux {
 class Exchange;
 class HttpConnection;
 class Pool;
+class UpstreamConnection;
 
 // What all loop threads share. Outlives them.
 struct SharedState {
@@ -108,6 +110,11 @@ class LoopThread {
   void schedule_flush(HttpConnection* c) { flush_queue_.push_back(c); }
   // A closing connection leaves the queue (it may be freed before the next flush).
   void unschedule_flush(HttpConnection* c);
+  // Worker connections hold their writes for the end of the iteration only
+  // when there is a SendRing to send them all at once.
+  bool has_send_ring() const { return send_ring_ != nullptr; }
+  void schedule_upstream_flush(UpstreamConnection* c);
+  void unschedule_upstream_flush(UpstreamConnection* c);
   // Idle keep-alive connections, oldest first (see HttpConnection::set_idle).
   void add_idle(HttpConnection* c);
   void remove_idle(HttpConnection* c);
@@ -132,6 +139,7 @@ class LoopThread {
   static void on_flush_prepare_cb(uv_prepare_t* h);
   static void on_flush_idle_cb(uv_idle_t* h);
   void flush_pending();
+  void send_through_ring(std::vector<UpstreamConnection*>& upstream, std::vector<HttpConnection*>& clients);
   void rearm_health_timer();
   static void on_grace_cb(uv_timer_t* t);
   static void on_walk_close_cb(uv_handle_t* h, void* arg);
@@ -147,6 +155,10 @@ class LoopThread {
   uv_prepare_t flush_prepare_;
   uv_idle_t flush_idle_;  // active while flushes wait: the loop must not block in poll
   std::vector<HttpConnection*> flush_queue_;  // not owned; see schedule_flush()
+  std::vector<UpstreamConnection*> upstream_flush_queue_;  // not owned; close() takes one out
+  // Made on the loop's own thread (run()); null: io_uring unavailable or
+  // turned off, and connections write with uv_try_write.
+  std::unique_ptr<SendRing> send_ring_;
   std::unique_ptr<char[]> read_buffer_{new char[kReadBufferSize]};
   std::vector<int> listen_fds_;
   std::list<Listener> listeners_;  // list: addresses stay stable for handle->data

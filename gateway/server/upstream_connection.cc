@@ -203,16 +203,72 @@ void UpstreamConnection::send(uint16_t id, std::unique_ptr<WriteBatch> batch) {
 }
 
 void UpstreamConnection::write_batch(std::unique_ptr<WriteBatch> batch) {
+  // With a SendRing, a batch waits for the end of the loop iteration and
+  // leaves with all the others in one system call (send_ring.h). Not while
+  // connecting (libuv queues until connected), and never past bytes already
+  // queued in libuv: nothing may overtake them.
+  if (!unsent_.empty() ||
+      (write_backlog_ == 0 && state_ != State::Connecting && worker_.thread().has_send_ring())) {
+    write_backlog_ += batch->size();
+    unsent_.push_back(std::move(batch));
+    if (!std::exchange(flush_scheduled_, true)) worker_.thread().schedule_upstream_flush(this);
+    return;
+  }
+  write_now(std::move(batch));
+}
+
+std::span<const iovec> UpstreamConnection::unsent_iovecs() {
+  unsent_iov_.clear();
+  if (state_ == State::Closing) return {};
+  for (auto& b : unsent_)
+    for (const uv_buf_t& buf : b->bufs()) unsent_iov_.push_back(iovec{buf.base, buf.len});
+  return unsent_iov_;
+}
+
+int UpstreamConnection::fd() const {
+  uv_os_fd_t fd = -1;
+  uv_fileno(reinterpret_cast<const uv_handle_t*>(&tcp_), &fd);
+  return fd;
+}
+
+void UpstreamConnection::flush_unsent() {
+  flush_scheduled_ = false;
+  const int32_t result = std::exchange(tried_write_, SendRing::kNotSent);
+  if (state_ == State::Closing || unsent_.empty()) return;  // close() dropped them
+  std::vector<std::unique_ptr<WriteBatch>> batches;
+  batches.swap(unsent_);
+  for (auto& b : batches) write_backlog_ -= std::min(write_backlog_, b->size());
+  if (result != SendRing::kNotSent && result < 0 && result != UV_EAGAIN) {
+    fail(Error::WorkerVanished, FailureKind::Vanished, fmt::format("write failed: {}", uv_strerror(result)));
+    return;
+  }
+  size_t sent = result > 0 ? size_t(result) : 0;
+  for (auto& b : batches) {
+    if (state_ == State::Closing) return;
+    if (result != SendRing::kNotSent && sent >= b->size()) {
+      sent -= b->size();
+      recycle(std::move(b));  // all of it went: the batch (and its pins) can go
+      continue;
+    }
+    if (sent > 0) b->consume(std::exchange(sent, 0));
+    write_now(std::move(b));  // what the kernel did not take: libuv's queue
+  }
+  // Keep the vector's capacity for the next iteration.
+  batches.clear();
+  if (unsent_.empty()) unsent_.swap(batches);
+  if (write_backlog_ == 0 && state_ != State::Closing) notify_drained();
+}
+
+void UpstreamConnection::write_now(std::unique_ptr<WriteBatch> batch) {
   WriteBatch* b = batch.get();
   b->req.data = b;
-  auto bufs = b->bufs();  // a span over the batch's iovecs
   // Most batches fit the socket buffer: write them now, and only queue (and
   // wait for a callback) what the kernel did not take. Nothing may overtake
   // bytes already queued.
+  size_t left = size_t(b->unwritten_count());
   int rc = state_ == State::Connecting || write_backlog_ > 0
                ? UV_EAGAIN
-               : uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), bufs.data(), unsigned(bufs.size()));
-  size_t left = bufs.size();
+               : uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), b->unwritten(), unsigned(left));
   if (rc > 0) left = b->consume(size_t(rc));
   else if (rc != UV_EAGAIN && rc != UV_ENOSYS) {
     fail(Error::WorkerVanished, FailureKind::Vanished, fmt::format("write failed: {}", uv_strerror(rc)));
@@ -252,6 +308,10 @@ void UpstreamConnection::on_written(WriteBatch* b, int status) {
     fail(Error::WorkerVanished, FailureKind::Vanished, fmt::format("write failed: {}", uv_strerror(status)));
     return;
   }
+  notify_drained();
+}
+
+void UpstreamConnection::notify_drained() {
   // Request bodies may flow again. Collected first: an exchange may write,
   // and a failed write empties the list.
   std::vector<uint16_t> ids;
@@ -730,6 +790,9 @@ void UpstreamConnection::close() {
   if (state_ == State::Closing) return;
   state_ = State::Closing;
   worker_.health().add_open_conn(-1);
+  // Batches not yet tried die with the connection (their pins with them).
+  if (std::exchange(flush_scheduled_, false)) worker_.thread().unschedule_upstream_flush(this);
+  unsent_.clear();
   // Requests still attached here (shutdown) are let go without a word: their
   // exchanges are being closed too.
   for (size_t i = 0; i < streams_.size(); ++i) worker_.forget_request();

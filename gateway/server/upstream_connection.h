@@ -17,12 +17,14 @@
 #include <uv.h>
 
 #include <list>
+#include <span>
 #include <memory>
 #include <vector>
 
 #include "fcgi/stream_parser.h"
 #include "gateway/base/clock.h"
 #include "gateway/base/error.h"
+#include "gateway/base/send_ring.h"
 #include "gateway/base/write_batch.h"
 #include "gateway/upstream/health_tracker.h"
 #include "gateway/upstream/request_ids.h"
@@ -84,7 +86,17 @@ class UpstreamConnection : private fcgi::StreamHandler {
   // Requests in flight here that may not be sent twice (POST...).
   size_t unsafe_in_flight() const;
   unsigned requests_served() const { return requests_served_; }
+  // Bytes not yet taken by the kernel: queued in libuv, or waiting for the
+  // end of this loop iteration (unsent_).
   size_t write_backlog() const { return write_backlog_; }
+  // For the thread's SendRing (LoopThread::flush_pending): the iovecs of
+  // the batches written during this iteration, the socket, and what the
+  // ring made of them; then flush_unsent() finishes the job (what the kernel
+  // did not take goes to libuv's queue; kNotSent: everything does).
+  std::span<const iovec> unsent_iovecs();
+  int fd() const;
+  void set_tried_write(int32_t result) { tried_write_ = result; }
+  void flush_unsent();
   bool keep_conn() const { return keep_conn_; }
   TimePoint idle_since() const { return idle_since_; }
   // Closes this idle connection after |limit| unless reused by then (less
@@ -145,6 +157,8 @@ class UpstreamConnection : private fcgi::StreamHandler {
   void write_batch(std::unique_ptr<WriteBatch> batch);
   // A batch libuv no longer holds: kept as the spare (reset), or freed.
   void recycle(std::unique_ptr<WriteBatch> batch);
+  void write_now(std::unique_ptr<WriteBatch> batch);
+  void notify_drained();
 
   static void on_connect_cb(uv_connect_t* req, int status);
   static void on_alloc_cb(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
@@ -160,6 +174,13 @@ class UpstreamConnection : private fcgi::StreamHandler {
   uv_timer_t timer_{};
   uv_connect_t connect_req_{};
   int open_handles_ = 0;
+  // Batches written during this loop iteration while the thread has a
+  // SendRing: they leave with every other socket's writes in one system call
+  // at the end of the iteration. Counted in write_backlog_.
+  std::vector<std::unique_ptr<WriteBatch>> unsent_;
+  std::vector<iovec> unsent_iov_;  // theirs, handed to the ring
+  bool flush_scheduled_ = false;
+  int32_t tried_write_ = SendRing::kNotSent;
   State state_ = State::Connecting;
   fcgi::StreamParser parser_;
   std::vector<Stream> streams_;   // in flight, live and aborting; few
