@@ -220,7 +220,10 @@ void Exchange::on_request_body(std::span<const std::byte> bytes) {
     } else {
       body_released_ = true;  // written and not kept: this request can no longer be replayed
     }
-    if (upstream_ && upstream_->write_backlog() > kBodyBacklogHigh && conn_) conn_->pause_reading();
+    if (upstream_ && upstream_->write_backlog() > kBodyBacklogHigh && conn_) {
+      conn_->pause_reading();
+      upstream_->wait_for_drain();  // on_upstream_drained() resumes it
+    }
     return;
   }
   body_.push_back(std::move(piece));

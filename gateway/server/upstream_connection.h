@@ -97,6 +97,9 @@ class UpstreamConnection : private fcgi::StreamHandler {
   int fd() const;
   void set_tried_write(int32_t result) { tried_write_ = result; }
   void flush_unsent();
+  // An exchange paused its client for this connection's backlog: tell it
+  // (on_upstream_drained) once the kernel has taken the backlog.
+  void wait_for_drain() { drain_awaited_ = true; }
   bool keep_conn() const { return keep_conn_; }
   TimePoint idle_since() const { return idle_since_; }
   // Closes this idle connection after |limit| unless reused by then (less
@@ -180,6 +183,7 @@ class UpstreamConnection : private fcgi::StreamHandler {
   std::vector<std::unique_ptr<WriteBatch>> unsent_;
   std::vector<iovec> unsent_iov_;  // theirs, handed to the ring
   bool flush_scheduled_ = false;
+  bool drain_awaited_ = false;  // see wait_for_drain()
   int32_t tried_write_ = SendRing::kNotSent;
   State state_ = State::Connecting;
   fcgi::StreamParser parser_;
