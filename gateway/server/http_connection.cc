@@ -480,7 +480,10 @@ void HttpConnection::release_output() {
 
 void HttpConnection::flush_now() {
   flush_scheduled_ = false;
-  if (closed_) return;
+  if (closed_) {
+    tried_write_ = SendRing::kNotSent;  // (a ring result for a closed socket means nothing)
+    return;
+  }
   if (!writing_) start_write();
   if (closed_) return;
   if (!writing_ && out_.empty()) after_flush();
