@@ -21,6 +21,7 @@
 #include <span>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "gateway/base/error.h"
 #include "gateway/http/request_head.h"
@@ -74,14 +75,16 @@ class HttpParser {
   // A request has started (at least one byte of it) and not completed.
   bool in_request() const { return in_request_; }
 
-  // The head the parser fills, for a connection to park between requests
-  // (LoopThread::spare_heads) so that an idle connection holds none of its
-  // capacity. Only between requests: after resume() and before the next
-  // request's first byte. take_head_storage() leaves an empty head;
-  // has_head_storage() says whether the parser holds one with capacity.
-  RequestHead take_head_storage() { return std::exchange(head_, RequestHead{}); }
-  void give_head_storage(RequestHead&& h) { head_ = std::move(h); }
-  bool has_head_storage() const { return head_.headers.capacity() != 0; }
+  // The header vector of the head the parser fills (its one sizeable
+  // buffer), for a connection to park between requests
+  // (LoopThread::spare_headers) so that an idle connection holds none of
+  // it. Only between requests: after resume() and before the next request's
+  // first byte. take_header_storage() leaves none; has_header_storage() says
+  // whether the parser holds one with capacity.
+  using Headers = std::vector<std::pair<std::string, std::string>>;
+  Headers take_header_storage() { return std::exchange(head_.headers, Headers{}); }
+  void give_header_storage(Headers&& h) { head_.headers = std::move(h); }
+  bool has_header_storage() const { return head_.headers.capacity() != 0; }
 
  private:
   // llhttp callbacks. They only copy the slices (C4: they die when

@@ -291,14 +291,12 @@ void HttpConnection::advance() {
 }
 
 void HttpConnection::park_head() {
-  RequestHead h = parser_.take_head_storage();  // cleared by resume()
-  const size_t bytes = h.headers.capacity() * sizeof(h.headers[0]) + h.method.capacity() + h.target.capacity() +
-                       h.path.capacity() + h.query.capacity() + h.authority.capacity();
-  if (h.headers.capacity() != 0 && bytes <= LoopThread::kMaxKeptHeadBytes) thread_.spare_heads().give(std::move(h));
+  auto h = parser_.take_header_storage();  // cleared by resume()
+  if (h.capacity() != 0 && h.capacity() <= LoopThread::kMaxKeptHeaderSlots) thread_.spare_headers().give(std::move(h));
 }
 
 void HttpConnection::unpark_head() {
-  if (!parser_.has_head_storage()) parser_.give_head_storage(thread_.spare_heads().take());
+  if (!parser_.has_header_storage()) parser_.give_header_storage(thread_.spare_headers().take());
 }
 
 void HttpConnection::begin_shutdown() {

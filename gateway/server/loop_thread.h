@@ -18,7 +18,6 @@
 #include "gateway/base/log.h"
 #include "gateway/base/reaper.h"
 #include "gateway/base/spare_cache.h"
-#include "gateway/http/request_head.h"
 #include "gateway/base/recycler.h"
 #include "gateway/base/send_ring.h"
 #include "gateway/config/config.h"
@@ -87,12 +86,13 @@ class LoopThread {
   // response, given back once it is written. Sized like the exchanges: the
   // responses queued in one loop iteration each hold one until the flush.
   BufferCache& output_buffers() { return output_buffers_; }
-  // Request heads of client connections between requests (cleared, with
-  // their capacity): parked when a connection goes idle, taken when its
-  // next request starts. Only small ones are kept (kMaxKeptHeadBytes).
-  SpareCache<RequestHead>& spare_heads() { return spare_heads_; }
-  static constexpr size_t kMaxSpareHeads = 128;
-  static constexpr size_t kMaxKeptHeadBytes = 8 * 1024;
+  // Header vectors of client connections' request heads between requests
+  // (empty, with their capacity): parked when a connection goes idle, taken
+  // when its next request starts. Only small ones are kept.
+  using HeaderVector = std::vector<std::pair<std::string, std::string>>;
+  SpareCache<HeaderVector>& spare_headers() { return spare_headers_; }
+  static constexpr size_t kMaxSpareHeaders = 128;
+  static constexpr size_t kMaxKeptHeaderSlots = 64;
   static constexpr size_t kMaxSpareOutputBuffers = 128;
   static constexpr size_t kMaxKeptOutputBuffer = 16 * 1024;
   const Router& router() const { return *router_; }
@@ -166,7 +166,7 @@ class LoopThread {
   // Behind a pointer: Exchange is complete only in loop_thread.cc.
   std::unique_ptr<Recycler<Exchange>> exchanges_;
   BufferCache output_buffers_{kMaxSpareOutputBuffers, kMaxKeptOutputBuffer};
-  SpareCache<RequestHead> spare_heads_{kMaxSpareHeads};
+  SpareCache<HeaderVector> spare_headers_{kMaxSpareHeaders};
   std::unique_ptr<Router> router_;
   std::map<std::string, std::unique_ptr<Pool>> pools_;
   std::list<std::unique_ptr<HttpConnection>> connections_;
