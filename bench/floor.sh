@@ -64,17 +64,7 @@ done
 # shellcheck source=bench/lib.sh
 source "$here/lib.sh"
 
-work=$(mktemp -d /tmp/fcgimux-floor.XXXXXX)
-finish() {
-  local rc=$?
-  trap - EXIT INT TERM
-  bench_stop_all
-  if ((rc == 0)); then rm -rf "$work"; else bench_log "failed (rc=$rc); files kept in $work"; fi
-  exit "$rc"
-}
-trap finish EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_workdir floor
 
 bench_ensure_packages wrk nginx-light haproxy h2o libfcgi-dev curl cmake g++ pkg-config libuv1-dev \
   libtomlplusplus-dev libfmt-dev node-llhttp catch2

@@ -50,6 +50,27 @@ BENCH_WORKER_KINDS_ALL=(libfcgi php django)
 bench_log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 bench_die() { bench_log "error: $*"; exit 1; }
 
+# bench_workdir NAME: makes the run's work directory (/tmp/fcgimux-NAME.XXXXXX,
+# in $work) and the traps every bench script needs: on exit everything
+# bench_spawn started is stopped by PID, and the directory is removed after
+# a success, kept (and named) after a failure or with BENCH_KEEP_WORK=1
+# (BENCH_KEEP_NOTE: what to say about it then).
+bench_workdir() {
+  work=$(mktemp -d "/tmp/fcgimux-$1.XXXXXX")
+  trap bench__finish EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}
+bench__finish() {
+  local rc=$?
+  trap - EXIT INT TERM
+  bench_stop_all
+  if ((rc != 0)); then bench_log "failed (rc=$rc); files kept in $work"
+  elif [[ ${BENCH_KEEP_WORK:-0} == 1 ]]; then bench_log "files kept in $work${BENCH_KEEP_NOTE:+ ($BENCH_KEEP_NOTE)}"
+  else rm -rf "$work"; fi
+  exit "$rc"
+}
+
 # ---------------------------------------------------------------- packages
 
 # bench_ensure_packages PKG...: installs with apt-get what is not installed.

@@ -45,17 +45,7 @@ gateways=(fcgimux-mux fcgimux-off nginx haproxy)
 # shellcheck source=bench/lib.sh
 source "$here/lib.sh"
 
-work=$(mktemp -d /tmp/fcgimux-bench-mux.XXXXXX)
-finish() {
-  local rc=$?
-  trap - EXIT INT TERM
-  bench_stop_all
-  if ((rc == 0)); then rm -rf "$work"; else bench_log "failed (rc=$rc); files kept in $work"; fi
-  exit "$rc"
-}
-trap finish EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_workdir bench-mux
 ulimit -n "$(ulimit -Hn)"
 
 case $worker in

@@ -74,19 +74,9 @@ done
 # shellcheck source=bench/lib.sh
 source "$here/lib.sh"
 
-work=$(mktemp -d /tmp/fcgimux-profile.XXXXXX)
-finish() {
-  local rc=$?
-  trap - EXIT INT TERM
-  bench_stop_all
-  if ((rc != 0)); then bench_log "failed (rc=$rc); files kept in $work"
-  elif ((keep)); then bench_log "files kept in $work (perf report -i $work/prof-fcgimux/perf.data)"
-  else rm -rf "$work"; fi
-  exit "$rc"
-}
-trap finish EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+BENCH_KEEP_WORK=$keep
+bench_workdir profile
+BENCH_KEEP_NOTE="perf report -i $work/prof-fcgimux/perf.data"
 ulimit -n "$(ulimit -Hn)"
 
 bench_ensure_packages wrk nginx-light linux-perf libfcgi-dev cmake g++ pkg-config libuv1-dev \

@@ -50,17 +50,7 @@ upload_bytes=$((10 * 1048576))
 source "$here/lib.sh"
 gateways=("${BENCH_GATEWAYS_ALL[@]}")
 
-work=$(mktemp -d /tmp/fcgimux-bench.XXXXXX)
-finish() {
-  local rc=$?
-  trap - EXIT INT TERM
-  bench_stop_all
-  if ((rc == 0)); then rm -rf "$work"; else bench_log "failed (rc=$rc); files kept in $work"; fi
-  exit "$rc"
-}
-trap finish EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_workdir bench
 
 # 10,000 clients plus upstream connections; the hard limit is what we get.
 ulimit -n "$(ulimit -Hn)"
