@@ -68,7 +68,9 @@ bool Exchange::worth_keeping() const {
   return n <= kMaxKeptBytes;
 }
 
-bool Exchange::detached() const { return done_ && upstream_ == nullptr && !spill_ && !finish_pending_; }
+bool Exchange::detached() const {
+  return done_ && upstream_ == nullptr && !queued_ && !spill_ && !finish_pending_;
+}
 
 bool Exchange::tried(const Worker* w) const {
   const auto inline_end = tried_inline_.begin() + std::min<size_t>(tried_count_, tried_inline_.size());
@@ -148,7 +150,9 @@ void Exchange::dispatch() {
   auto r = pool_->dispatch(this);
   switch (r.kind) {
     case Pool::DispatchResult::Assigned:
+      return;
     case Pool::DispatchResult::Queued:
+      queued_ = true;  // until assigned, timed out or cancelled
       return;
     case Pool::DispatchResult::NoWorker:
       send_error(Error::NoWorker, "no worker available", r.retry_after_s);
@@ -157,6 +161,7 @@ void Exchange::dispatch() {
 }
 
 void Exchange::on_upstream_assigned(UpstreamConnection* up, uint16_t id, Worker* worker) {
+  queued_ = false;
   upstream_ = up;
   upstream_id_ = id;
   worker_ = worker;
@@ -488,6 +493,7 @@ void Exchange::on_upstream_failed(const UpstreamFailure& f) {
 }
 
 void Exchange::on_queue_timeout() {
+  queued_ = false;  // the pool let go of it
   if (done_ || conn_ == nullptr) return;
   send_error(Error::NoWorker, "all workers are busy", 1);
 }
@@ -510,6 +516,7 @@ void Exchange::send_error(Error e, std::string_view detail, std::optional<unsign
   done_ = true;
   log_access(status_, to_string(e));
   if (pool_) pool_->cancel(this);
+  queued_ = false;
   conn_->on_exchange_finished(keep_alive_);
 }
 
@@ -541,6 +548,7 @@ void Exchange::on_client_gone() {
   if (!done_ && conn_) log_access(499, "client_closed");
   done_ = true;
   if (pool_) pool_->cancel(this);
+  queued_ = false;
   if (UpstreamConnection* up = std::exchange(upstream_, nullptr)) up->release(upstream_id_);
   spill_.reset();
   conn_ = nullptr;

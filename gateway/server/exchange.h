@@ -142,6 +142,7 @@ class Exchange final : public Reapable {
   bool body_released_ = false;       // pieces dropped after being written: no replay possible
   bool request_complete_ = false;
   bool dispatched_ = false;
+  bool queued_ = false;             // in the pool's queue (detached() says no while it is)
 
   UpstreamConnection* upstream_ = nullptr;  // not owned; cleared by both sides
   uint16_t upstream_id_ = 0;                // this request's id on |upstream_|
