@@ -6,6 +6,7 @@
 
 #include <uv.h>
 
+#include <algorithm>
 #include <atomic>
 #include <list>
 #include <map>
@@ -99,6 +100,7 @@ class LoopThread {
   Pool* pool(const std::string& name);
   bool stopping() const { return stopping_; }
   unsigned index() const { return index_; }
+  unsigned thread_count() const { return unsigned(std::max<size_t>(1, shared_.threads.size())); }
 
   // A connection freed its slot of max_connections.
   void shared_connections_release() { shared_.connections.fetch_sub(1, std::memory_order_relaxed); }

@@ -8,6 +8,7 @@
 #include "gateway/server/exchange.h"
 #include "gateway/server/loop_thread.h"
 #include "gateway/server/worker.h"
+#include "gateway/upstream/saturation.h"
 
 namespace fcgimux {
 
@@ -143,6 +144,11 @@ void Pool::on_queue_timer() {
 std::optional<std::chrono::milliseconds> Pool::suspect_threshold() {
   if (!ttfb_.p99()) return std::nullopt;
   return ttfb_.suspect_after(cfg_.suspect_after, kSuspectMultiple, cfg_.response_timeout);
+}
+
+std::chrono::milliseconds Pool::backlog_wait(WorkerHealth& w) {
+  const TimePoint t = now(thread_.loop());
+  return fcgimux::backlog_wait(cfg_.suspect_after, reused_ttfb_.p99(), w.in_flight(), w.proven_conns(t));
 }
 
 void Pool::on_health_changed() {

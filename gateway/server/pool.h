@@ -52,8 +52,16 @@ class Pool {
   // The earliest time a disabled worker of this pool is due for a probe.
   std::optional<TimePoint> next_probe_due();
 
-  // Time to first byte of a response, for early suspicion.
-  void record_first_byte(std::chrono::milliseconds d) { ttfb_.add(d); }
+  // Time to first byte of a response, for early suspicion; |reused|: on a
+  // connection that carried a request before (the worker's child was on it
+  // already), also for backlog_wait() (saturation.h).
+  void record_first_byte(std::chrono::milliseconds d, bool reused) {
+    ttfb_.add(d);
+    if (reused) reused_ttfb_.add(d);
+  }
+  // How long a fresh connection to |w| may wait for its first byte before
+  // that is a backlog sign (backlog_wait(), saturation.h).
+  std::chrono::milliseconds backlog_wait(WorkerHealth& w);
   // How long a request may wait for its first byte before its worker is
   // suspected: max(suspect_after, 10 × the pool's recent p99); nullopt while
   // the pool has too little history to say what "usual" is.
@@ -81,6 +89,7 @@ class Pool {
   std::vector<std::unique_ptr<Worker>> workers_;
   Balancer balancer_;
   LatencyTracker ttfb_;
+  LatencyTracker reused_ttfb_;
   RetryBudget retry_budget_;
   std::deque<Waiting> queue_;
   std::vector<WorkerLoad> loads_;  // scratch for pick(), reused

@@ -13,6 +13,7 @@
 #include "gateway/server/loop_thread.h"
 #include "gateway/server/pool.h"
 #include "gateway/server/worker.h"
+#include "gateway/upstream/proven_conns.h"
 #include "gateway/upstream/saturation.h"
 
 namespace fcgimux {
@@ -35,6 +36,8 @@ UpstreamConnection::UpstreamConnection(Worker& worker, uv_loop_t* loop, bool mul
   timer_.data = this;
   open_handles_ = 2;
   worker_.health().add_open_conn(1);
+  opened_with_ = worker_.health().open_conns();
+  closed_before_ = worker_.health().conns_closed();
 }
 
 UpstreamConnection::~UpstreamConnection() = default;
@@ -68,6 +71,7 @@ void UpstreamConnection::on_connect(int status) {
          fmt::format("connect failed: {}", uv_strerror(status)));
     return;
   }
+  backlog_wait_ = worker_.pool().backlog_wait(worker_.health());
   reading_ = true;
   uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &UpstreamConnection::on_alloc_cb,
                 &UpstreamConnection::on_read_cb);
@@ -354,6 +358,12 @@ void UpstreamConnection::on_read(ssize_t nread, const uv_buf_t* buf) {
                          : fmt::format("connection lost mid-request: {}", uv_strerror(int(nread))));
     return;
   }
+  if (!answered_) {
+    answered_ = true;
+    const unsigned racing = worker_.thread().thread_count() - 1;
+    worker_.health().note_conn_answered(
+        fifo_proof(opened_with_, worker_.health().conns_closed() - closed_before_, racing), now(loop_));
+  }
   // On an unshared connection any byte is the request's progress (a large
   // record arrives in many reads); on a shared one each record says whose.
   if (streams_.size() == 1 && !multiplexed_) {
@@ -397,7 +407,7 @@ void UpstreamConnection::on_stdout(uint16_t id, std::span<const std::byte> bytes
   if (bytes.empty() || s->exchange == nullptr) return;  // end of STDOUT, or an aborted request's output
   if (!s->got_response_bytes) {
     s->got_response_bytes = true;
-    worker_.pool().record_first_byte(s->last_activity - s->started);
+    worker_.pool().record_first_byte(s->last_activity - s->started, requests_served_ > 0);
     worker_.health().note_ttfb(s->last_activity - s->started);
     // A fresh connection answered: fresh ones that started no later are not
     // in a backlog (is_backlog_sign(), saturation.h).
@@ -551,8 +561,7 @@ void UpstreamConnection::arm_timer() {
     wake = std::min(wake, s.last_activity + response_timeout);
     if (s.exchange && !s.got_response_bytes && !s.suspected) wake = std::min(wake, s.suspect_at);
   }
-  if (watching_backlog())
-    wake = std::min(wake, streams_.front().started + worker_.pool_config().suspect_after);
+  if (watching_backlog()) wake = std::min(wake, streams_.front().started + backlog_wait_);
   if (wake == TimePoint::max()) return;
   wake_at(wake);
 }
@@ -583,13 +592,17 @@ bool UpstreamConnection::watching_backlog() const {
 void UpstreamConnection::check_deadlines() {
   const TimePoint t = now(loop_);
   const Millis response_timeout = worker_.pool_config().response_timeout;
-  if (watching_backlog() && t >= streams_.front().started + worker_.pool_config().suspect_after) {
+  if (watching_backlog() && t >= streams_.front().started + backlog_wait_) {
     // A fresh connection still waits: perhaps in the worker's backlog, unless
-    // a newer fresh one was answered already (is_backlog_sign(), saturation.h).
+    // a child was free for it or a newer fresh one was answered already
+    // (is_backlog_sign(), saturation.h).
     backlog_reported_ = true;
-    if (is_backlog_sign(t, streams_.front().started, worker_.pool_config().suspect_after,
-                        worker_.health().latest_fresh_answered())) {
-      worker_.on_backlog_sign();
+    if (is_backlog_sign(t, {.started = streams_.front().started, .opened_with = opened_with_},
+                        {.suspect_after = worker_.pool_config().suspect_after,
+                         .wait = backlog_wait_,
+                         .latest_fresh_answered = worker_.health().latest_fresh_answered(),
+                         .proven = worker_.health().proven_conns(t)})) {
+      worker_.on_backlog_sign(t - streams_.front().started, backlog_wait_);
       if (state_ != State::Active) return;
     }
   }
@@ -794,6 +807,7 @@ void UpstreamConnection::close() {
   if (state_ == State::Closing) return;
   state_ = State::Closing;
   worker_.health().add_open_conn(-1);
+  if (answered_) worker_.health().note_answered_conn_closed();
   // Batches not yet tried die with the connection (their pins with them).
   if (std::exchange(flush_scheduled_, false)) worker_.thread().unschedule_upstream_flush(this);
   unsent_.clear();

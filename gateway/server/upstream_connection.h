@@ -195,6 +195,16 @@ class UpstreamConnection : private fcgi::StreamHandler {
   // A first request on this (unshared) connection that waited suspect_after
   // for its first byte was reported to the worker as a backlog sign (once).
   bool backlog_reported_ = false;
+  // Our open connections to the worker, this one included, and how many of
+  // ours had closed, when it opened; and whether the worker has sent a byte
+  // on it (then it holds one of the worker's children, and its first byte
+  // proves more: WorkerHealth::note_conn_answered, proven_conns.h).
+  int opened_with_ = 0;
+  uint64_t closed_before_ = 0;
+  bool answered_ = false;
+  // How long its first request may wait for a byte before that is a backlog
+  // sign (Pool::backlog_wait(), taken when it connected).
+  Millis backlog_wait_{};
   // The backlog sign is still to be watched for: the connection's first
   // request has no byte yet.
   bool watching_backlog() const;

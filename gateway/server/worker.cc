@@ -256,14 +256,15 @@ void Worker::on_closed_after_response() {
   }
 }
 
-void Worker::on_backlog_sign() {
+void Worker::on_backlog_sign(Millis waited, Millis wait) {
   const TimePoint t = now(thread_.loop());
   if (health_.capacity() > 0) return;  // open connections stay within a known capacity already
   const bool idle_elsewhere = health_.open_conns() > health_.in_flight();
   health_.note_backlog_sign(t);
   if (!idle_elsewhere) return;
-  thread_.log().debug("worker_backlog", "worker={} open={} in_flight={} msg={}", name(), health_.open_conns(),
-                      health_.in_flight(),
+  thread_.log().debug("worker_backlog", "worker={} open={} in_flight={} proven={} waited={}ms wait={}ms msg={}",
+                      name(), health_.open_conns(), health_.in_flight(), health_.proven_conns(t), waited.count(),
+                      wait.count(),
                       q("a fresh connection waits for its first byte: idle connections closed"));
   close_idle();
   thread_.notify_health_changed();  // the other threads close theirs (Pool::on_health_changed)

@@ -46,10 +46,12 @@ class Worker {
   void on_cant_multiplex();
   // A kept-alive connection was closed by the worker while idle.
   void on_idle_closed(UpstreamConnection* c, bool soon_after_response);
-  // A fresh connection has waited suspect_after for its first byte: with the
-  // capacity unknown, idle connections (all threads) go, in case they hold
-  // the children it waits for (keeps_idle_connections() in saturation.h).
-  void on_backlog_sign();
+  // A fresh connection, opened beyond what the worker was seen to hold, has
+  // waited backlog_wait() for its first byte: with the capacity unknown,
+  // idle connections (all threads) go, in case they hold the children it
+  // waits for (is_backlog_sign(), keeps_idle_connections() in saturation.h).
+  // |waited|: how long it has waited; |wait|: what counted as too long.
+  void on_backlog_sign(Millis waited, Millis wait);
   // A connection was closed by the worker just after its first response,
   // despite FCGI_KEEP_CONN (seen while idle, or as a stale reuse).
   void on_closed_after_response();

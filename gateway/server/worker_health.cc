@@ -96,8 +96,10 @@ HealthTransition WorkerHealth::on_probe_result(ProbeOutcome outcome, TimePoint n
 bool WorkerHealth::keeps_idle_connections(TimePoint now, Millis quiet_after) {
   if (capacity() > 0) return true;
   const int64_t last = last_backlog_sign_ms_.load(std::memory_order_relaxed);
-  return fcgimux::keeps_idle_connections(now, last == INT64_MIN ? TimePoint::min() : TimePoint{Millis{last}},
-                                         quiet_after);
+  const TimePoint last_sign = last == INT64_MIN ? TimePoint::min() : TimePoint{Millis{last}};
+  // The common case, no sign within quiet_after, takes no lock for the floor.
+  if (last_sign == TimePoint::min() || now - last_sign >= quiet_after) return true;
+  return fcgimux::keeps_idle_connections(now, last_sign, quiet_after, open_conns(), proven_conns(now));
 }
 
 HealthTransition WorkerHealth::on_success(TimePoint now) {

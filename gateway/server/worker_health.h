@@ -12,6 +12,7 @@
 
 #include "gateway/config/config.h"
 #include "gateway/upstream/health_tracker.h"
+#include "gateway/upstream/proven_conns.h"
 
 namespace fcgimux {
 
@@ -81,7 +82,10 @@ class WorkerHealth {
   void add_open_conn(int delta) {
     open_conns_.fetch_add(delta, std::memory_order_relaxed);
     if (delta > 0) conns_opened_.fetch_add(uint64_t(delta), std::memory_order_relaxed);
+    else conns_closed_.fetch_add(uint64_t(-delta), std::memory_order_relaxed);
   }
+  // Our connections to this worker closed so far, all threads together.
+  uint64_t conns_closed() const { return conns_closed_.load(std::memory_order_relaxed); }
   int open_conns() const { return open_conns_.load(std::memory_order_relaxed); }
   // The most requests in flight on this worker: for one request per
   // connection, its connection capacity; when multiplexing, FCGI_MAX_REQS if
@@ -162,9 +166,27 @@ class WorkerHealth {
     return v == INT64_MIN ? TimePoint::min() : TimePoint{Millis{v}};
   }
   // Whether idle connections may be kept to this worker at |now|: always
-  // with a known capacity (open connections stay within it), else only
-  // |quiet_after| past the last backlog sign.
+  // with a known capacity (open connections stay within it), else
+  // |quiet_after| past the last backlog sign, or within it while our open
+  // connections stay below proven_conns().
   bool keeps_idle_connections(TimePoint now, Millis quiet_after);
+
+  // One of our connections got its first byte from the worker (|fifo|: what
+  // that proves, fifo_proof()), and one so answered closed: how many the
+  // worker can hold at once, at least (ProvenConns, proven_conns.h). A
+  // backlog sign needs more open than that.
+  void note_conn_answered(unsigned fifo, TimePoint now) {
+    std::lock_guard lock(mu_);
+    proven_.on_answered(fifo, now);
+  }
+  void note_answered_conn_closed() {
+    std::lock_guard lock(mu_);
+    proven_.on_closed();
+  }
+  unsigned proven_conns(TimePoint now) {
+    std::lock_guard lock(mu_);
+    return proven_.floor(now);
+  }
 
  private:
   std::string name_;
@@ -173,6 +195,7 @@ class WorkerHealth {
   unsigned configured_reqs_per_conn_;
   std::mutex mu_;
   HealthTracker tracker_;
+  ProvenConns proven_;
   unsigned learned_capacity_ = 0;
   unsigned learned_max_reqs_ = 0;
   std::optional<bool> mpxs_;
@@ -189,6 +212,7 @@ class WorkerHealth {
   std::atomic<uint64_t> requests_sent_{0};
   std::atomic<uint64_t> requests_completed_{0};
   std::atomic<uint64_t> conns_opened_{0};
+  std::atomic<uint64_t> conns_closed_{0};
 };
 
 }  // namespace fcgimux

@@ -24,6 +24,7 @@
 #include <cstddef>
 
 #include "gateway/base/clock.h"
+#include "gateway/upstream/recent_peak.h"
 
 namespace fcgimux {
 
@@ -42,12 +43,7 @@ class IdleDemand {
   size_t idle_to_keep(size_t configured_cap, unsigned busy, TimePoint now) const;
 
  private:
-  void roll(TimePoint now) const;
-
-  // Mutable: reading the peak rolls the windows forward.
-  mutable TimePoint window_start_{};
-  mutable unsigned current_peak_ = 0;
-  mutable unsigned previous_peak_ = 0;
+  RecentPeak peak_{kWindow};
 };
 
 }  // namespace fcgimux

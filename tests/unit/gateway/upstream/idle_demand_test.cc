@@ -1,4 +1,5 @@
 #include "gateway/upstream/idle_demand.h"
+#include "gateway/upstream/recent_peak.h"
 
 #include <catch2/catch.hpp>
 
@@ -40,4 +41,15 @@ TEST_CASE("idle connections kept follow the recent peak of requests in flight", 
     d.note_in_flight(200, t0);
     CHECK(d.idle_to_keep(0, 0, t0) == 0);
   }
+}
+
+TEST_CASE("recent peak: the highest count noted in the current and the previous window", "[idle-demand]") {
+  RecentPeak p(5s);
+  const TimePoint t0{std::chrono::hours(1)};
+  CHECK(p.peak(t0) == 0);
+  p.note(7, t0);
+  p.note(3, t0 + 1s);
+  CHECK(p.peak(t0 + 4999ms) == 7);
+  CHECK(p.peak(t0 + 5s) == 7);   // rolled: now the previous window's
+  CHECK(p.peak(t0 + 10s) == 0);  // rolled again with nothing noted
 }

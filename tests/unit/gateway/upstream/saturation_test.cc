@@ -95,29 +95,72 @@ TEST_CASE("full is provisional: a hung worker judged full once is evicted at the
   CHECK(tr.evicted());
 }
 
-TEST_CASE("idle connections with the capacity unknown: none kept for a while after a backlog sign",
+TEST_CASE("idle connections with the capacity unknown: after a backlog sign only within what the worker "
+          "proved it holds",
           "[health][saturation]") {
   const TimePoint t0{std::chrono::hours(1)};
-  CHECK(keeps_idle_connections(t0, TimePoint::min(), 4s));  // never seen a backlog
-  CHECK_FALSE(keeps_idle_connections(t0 + 3999ms, t0, 4s));
-  CHECK(keeps_idle_connections(t0 + 4s, t0, 4s));
+  CHECK(keeps_idle_connections(t0, TimePoint::min(), 4s, 500, 0));  // never seen a backlog
+  // Within quiet_after of the sign: none, when nothing is proven.
+  CHECK_FALSE(keeps_idle_connections(t0 + 3999ms, t0, 4s, 1, 0));
+  CHECK(keeps_idle_connections(t0 + 4s, t0, 4s, 500, 0));
+  // PHP-FPM with 4 children and 64 of our connections open: none kept.
+  CHECK_FALSE(keeps_idle_connections(t0 + 1s, t0, 4s, 64, 4));
+  // Kept while a new connection would still find a child: 3 open (this
+  // one included) of 4 proven, not 4.
+  CHECK(keeps_idle_connections(t0 + 1s, t0, 4s, 3, 4));
+  CHECK_FALSE(keeps_idle_connections(t0 + 1s, t0, 4s, 4, 4));
 }
 
-TEST_CASE("a fresh connection still waiting is a backlog sign unless a newer one was answered (FIFO)",
+TEST_CASE("backlog wait: suspect_after, or twice the p99 of first bytes on reused connections while the "
+          "worker holds all our requests, up to 10 x suspect_after",
+          "[health][saturation]") {
+  // 200 children per pool at 512 clients on two cores: 171 in flight on a
+  // worker seen to hold 180 of our connections; every view waits for the
+  // CPU, fresh or reused.
+  CHECK(backlog_wait(100ms, 180ms, 171, 180) == 360ms);
+  CHECK(backlog_wait(100ms, std::nullopt, 171, 180) == 100ms);  // too few reused connections answered yet
+  CHECK(backlog_wait(100ms, 20ms, 171, 180) == 100ms);          // fast views: the floor
+  CHECK(backlog_wait(100ms, 3s, 171, 180) == 1s);               // never longer than 10 x suspect_after
+  // PHP-FPM with 4 children and 64 requests in flight: they queue in its
+  // backlog anyway, so the floor, however slow the views.
+  CHECK(backlog_wait(100ms, 180ms, 64, 4) == 100ms);
+  CHECK(backlog_wait(100ms, 180ms, 4, 4) == 100ms);
+  CHECK(backlog_wait(100ms, 180ms, 3, 4) == 360ms);
+}
+
+TEST_CASE("a fresh connection still waiting is a backlog sign unless a child was free for it or a newer "
+          "one was answered (FIFO)",
           "[health][saturation]") {
   const TimePoint t0{std::chrono::hours(1)};
-  // PHP-FPM, children held by our idle connections: nothing fresh answered.
-  CHECK(is_backlog_sign(t0 + 100ms, t0, 100ms, TimePoint::min()));
-  CHECK_FALSE(is_backlog_sign(t0 + 99ms, t0, 100ms, TimePoint::min()));  // not waited long enough
+  const BacklogEvidence e{.suspect_after = 100ms, .wait = 100ms};
+  // PHP-FPM with 4 children, held by our idle connections: the 5th
+  // connection, nothing fresh answered.
+  const FreshConnection fifth{.started = t0, .opened_with = 5};
+  CHECK(is_backlog_sign(t0 + 100ms, fifth, {.suspect_after = 100ms, .wait = 100ms, .proven = 4}));
+  CHECK_FALSE(is_backlog_sign(t0 + 99ms, fifth, {.suspect_after = 100ms, .wait = 100ms, .proven = 4}));
+  // Nothing proven yet (the first connections of all): a sign.
+  CHECK(is_backlog_sign(t0 + 100ms, fifth, e));
+  // A longer wait (slow views on reused connections) is waited out first.
+  CHECK_FALSE(is_backlog_sign(t0 + 300ms, fifth, {.suspect_after = 100ms, .wait = 360ms, .proven = 4}));
+  CHECK(is_backlog_sign(t0 + 360ms, fifth, {.suspect_after = 100ms, .wait = 360ms, .proven = 4}));
+  // Three pools of 200 children at 512 clients: it opened as our 171st
+  // connection to a worker proven to hold 180 of them at once. A child was
+  // free for it; a view slow for the CPU is no backlog.
+  const FreshConnection top{.started = t0, .opened_with = 171};
+  CHECK_FALSE(is_backlog_sign(t0 + 500ms, top, {.suspect_after = 100ms, .wait = 100ms, .proven = 180}));
+  CHECK_FALSE(is_backlog_sign(t0 + 500ms, top, {.suspect_after = 100ms, .wait = 100ms, .proven = 171}));
+  CHECK(is_backlog_sign(t0 + 500ms, top, {.suspect_after = 100ms, .wait = 100ms, .proven = 170}));
   // An older fresh connection was answered: says nothing about this one.
-  CHECK(is_backlog_sign(t0 + 150ms, t0, 100ms, t0 - 1ms));
+  CHECK(is_backlog_sign(t0 + 150ms, fifth, {.suspect_after = 100ms, .wait = 100ms, .latest_fresh_answered = t0 - 1ms}));
   // libfcgi with threads to spare, a 1.5 s view: a connection opened after
   // it got its answer, so this one was accepted (a backlog is FIFO).
-  CHECK_FALSE(is_backlog_sign(t0 + 150ms, t0, 100ms, t0 + 25ms));
+  CHECK_FALSE(
+      is_backlog_sign(t0 + 150ms, fifth, {.suspect_after = 100ms, .wait = 100ms, .latest_fresh_answered = t0 + 25ms}));
   // Started within suspect_after / 4 of it: loop threads stamp starts late
   // when loaded, so that says nothing about the order in the backlog (a
   // burst of 15 clients on PHP-FPM with 2 children starts them all in the
   // same few milliseconds, and the ones a child took get answered).
-  CHECK(is_backlog_sign(t0 + 150ms, t0, 100ms, t0));
-  CHECK(is_backlog_sign(t0 + 150ms, t0, 100ms, t0 + 24ms));
+  CHECK(is_backlog_sign(t0 + 150ms, fifth, {.suspect_after = 100ms, .wait = 100ms, .latest_fresh_answered = t0}));
+  CHECK(
+      is_backlog_sign(t0 + 150ms, fifth, {.suspect_after = 100ms, .wait = 100ms, .latest_fresh_answered = t0 + 24ms}));
 }
