@@ -175,7 +175,7 @@ for ((r = 1; r <= rounds; r++)); do
       read -r u1 s1 <<<"$(cpu_split $procs)"
       # shellcheck disable=SC2086
       p1=$(preemptions $procs)
-      read -r rps _p50 p99 reqs non2xx sockerr < <(/usr/bin/python3 "$here/tool.py" wrk "$dir/wrk.txt")
+      read -r rps _p50 p99 reqs non2xx sockerr _mean < <(/usr/bin/python3 "$here/tool.py" wrk "$dir/wrk.txt")
       errors=$((non2xx + sockerr))
       printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$gw" "$c" "$r" "$rps" "$p99" "$reqs" "$errors" \
         "$(awk -v a="$u0" -v b="$u1" -v t="$ticks" 'BEGIN{print (b - a) / t}')" \

@@ -102,7 +102,7 @@ point() {
   timeout $((duration + 30)) wrk -t2 -c"$c" -d"${duration}s" --timeout 10s --latency "$url" >"$dir/wrk.txt" 2>&1 || true
   bench_stop "$sampler"
   local rps p50 p99 reqs non2xx sockerr cmax cmed
-  read -r rps p50 p99 reqs non2xx sockerr < <(/usr/bin/python3 "$here/tool.py" wrk "$dir/wrk.txt")
+  read -r rps p50 p99 reqs non2xx sockerr _ < <(/usr/bin/python3 "$here/tool.py" wrk "$dir/wrk.txt")
   read -r cmax cmed < <(sort -n "$dir/conns.txt" | awk '{v[NR]=$1} END{ if (NR) print v[NR], v[int((NR+1)/2)]; else print 0, 0 }')
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$gw" "$c" "$round" "$rps" "$p99" "$reqs" "$non2xx" "$sockerr" "$cmax" "$cmed" >>"$raw"
   printf '  %-12s c=%-3d r%d: %8.0f req/s p99 %8.2fms worker conns max %3d median %3d non2xx %s sockerr %s\n' \

@@ -149,7 +149,7 @@ under_load() {
   for ((i = 0; i < 1200; i++)); do kill -0 "$perf_pid" 2>/dev/null || break; sleep 0.1; done
   bench_stop "$perf_pid"
   local rps p99 reqs non2xx sockerr bu bs au as
-  read -r rps _ p99 reqs non2xx sockerr < <(/usr/bin/python3 "$here/tool.py" wrk "$dir/wrk.txt")
+  read -r rps _ p99 reqs non2xx sockerr _ < <(/usr/bin/python3 "$here/tool.py" wrk "$dir/wrk.txt")
   read -r bu bs <<<"$b"
   read -r au as <<<"$a"
   echo "$reqs $rps $((au - bu)) $((as - bs)) $non2xx $sockerr $p99" >"$dir/cpu.txt"

@@ -62,7 +62,7 @@ bench_build
 raw="$work/raw.tsv"
 meta="$work/meta.txt"
 notes=()
-printf 'test\tkind\tgateway\tconcurrency\tround\trps\tp50_ms\tp99_ms\trequests\tnon2xx\tsockerr\tcpu_s\tpeak_rss_kb\tmb_s\tok\topen\tstill\trss_before_kb\trss_after_kb\thalf_open\trss_half_kb\n' >"$raw"
+printf 'test\tkind\tgateway\tconcurrency\tround\trps\tp50_ms\tp99_ms\trequests\tnon2xx\tsockerr\tcpu_s\tpeak_rss_kb\tmb_s\tok\topen\tstill\trss_before_kb\trss_after_kb\thalf_open\trss_half_kb\tmean_ms\n' >"$raw"
 ticks=$(getconf CLK_TCK)
 
 # row TEST KIND GW C ROUND key=value...: one line of raw.tsv.
@@ -72,7 +72,7 @@ row() {
   for kv in "${@:6}"; do v[${kv%%=*}]=${kv#*=}; done
   printf '%s\t%s\t%s\t%s\t%s' "$1" "$2" "$3" "$4" "$5" >>"$raw"
   local k
-  for k in rps p50_ms p99_ms requests non2xx sockerr cpu_s peak_rss_kb mb_s ok open still rss_before_kb rss_after_kb half_open rss_half_kb; do
+  for k in rps p50_ms p99_ms requests non2xx sockerr cpu_s peak_rss_kb mb_s ok open still rss_before_kb rss_after_kb half_open rss_half_kb mean_ms; do
     printf '\t%s' "${v[$k]:-}" >>"$raw"
   done
   printf '\n' >>"$raw"
@@ -104,11 +104,11 @@ load_point() {
   # shellcheck disable=SC2086
   hwm=$(bench_mem_kb VmHWM $(bench_tree "$pid"))
   local rps p50 p99 reqs non2xx sockerr
-  read -r rps p50 p99 reqs non2xx sockerr < <(/usr/bin/python3 "$here/tool.py" wrk "$dir/wrk.txt")
+  read -r rps p50 p99 reqs non2xx sockerr mean < <(/usr/bin/python3 "$here/tool.py" wrk "$dir/wrk.txt")
   local cpu
   cpu=$(awk -v a="$before" -v b="$after" -v t="$ticks" 'BEGIN{printf "%.3f", (b - a) / t}')
   row load "$kind" "$gw" "$c" "$round" rps="$rps" p50_ms="$p50" p99_ms="$p99" requests="$reqs" \
-    non2xx="$non2xx" sockerr="$sockerr" cpu_s="$cpu" peak_rss_kb="$hwm"
+    non2xx="$non2xx" sockerr="$sockerr" cpu_s="$cpu" peak_rss_kb="$hwm" mean_ms="$mean"
   printf '  %-8s %-9s c=%-3d r%d: %8.0f req/s p50 %7.2fms p99 %8.2fms cpu %6.3fs rss %6d KiB non2xx %s sockerr %s\n' \
     "$kind" "$gw" "$c" "$round" "$rps" "$p50" "$p99" "$cpu" "$hwm" "$non2xx" "$sockerr" >&2
   if [[ $non2xx != 0 || $sockerr != 0 ]]; then

@@ -2,7 +2,7 @@
 """Helpers of bench/run.sh (standard library only).
 
   tool.py wrk FILE                  parse wrk --latency output: prints
-                                    "rps p50_ms p99_ms requests non2xx sockerr"
+                                    "rps p50_ms p99_ms requests non2xx sockerr mean_ms"
   tool.py idle PORT N PATH DIR      opens N keep-alive connections, one request
                                     each; halfway writes DIR/half ("open K") and
                                     waits for DIR/half_done; then writes DIR/ready
@@ -39,13 +39,15 @@ def _ms(text):
 
 
 def parse_wrk(path):
-    rps = p50 = p99 = float("nan")
+    rps = p50 = p99 = mean = float("nan")
     requests = non2xx = sockerr = 0
     with open(path, errors="replace") as f:
         for line in f:
             words = line.split()
             if line.startswith("Requests/sec:"):
                 rps = float(words[1])
+            elif len(words) >= 2 and words[0] == "Latency" and mean != mean:
+                mean = _ms(words[1])  # "Latency  17.39ms  11.51ms ..." (thread stats: avg first)
             elif len(words) == 2 and words[0] == "50.000%" or (len(words) == 2 and words[0] == "50%"):
                 p50 = _ms(words[1])
             elif len(words) == 2 and words[0] in ("99%", "99.000%"):
@@ -58,7 +60,7 @@ def parse_wrk(path):
                 # Socket errors: connect 0, read 0, write 0, timeout 0
                 nums = [int(w.rstrip(",")) for w in words if w.rstrip(",").isdigit()]
                 sockerr = sum(nums)
-    return rps, p50, p99, requests, non2xx, sockerr
+    return rps, p50, p99, requests, non2xx, sockerr, mean
 
 
 # ------------------------------------------------------------------ idle connections
@@ -249,9 +251,14 @@ def report(raw_path, meta_path, out_path):
             cpu = _num(r["cpu_s"])
             non2xx = _num(r["non2xx"])
             good = (reqs - non2xx) / reqs if reqs > 0 else float("nan")
+            # Clients served at once (Little's law: requests/s × mean
+            # latency). Below the offered concurrency, some connections
+            # were left waiting: their requests are missing from the
+            # latency figures, which then describe the luckier ones.
+            served = _num(r["rps"]) * _num(r.get("mean_ms")) / 1000
             for name, v in (("rps", _num(r["rps"]) * good), ("p50", _num(r["p50_ms"])), ("p99", _num(r["p99_ms"])),
                             ("cpu1k", cpu / reqs * 1000 if reqs > 0 else float("nan")),
-                            ("rss", _num(r["peak_rss_kb"]) / 1024)):
+                            ("rss", _num(r["peak_rss_kb"]) / 1024), ("served", served)):
                 d.setdefault(name, []).append(v)
             e = errors.setdefault((kind, gw, c), [0, 0, 0])
             e[0] += int(_num(r["non2xx"]) or 0)
@@ -329,6 +336,18 @@ def report(raw_path, meta_path, out_path):
                   "p99 %s ms vs %s's %s ms (bar: no higher)" % (
                       c, _ratio(f.get("rps", float("nan")), bv), best, _fmt(bv, 0), _fmt(f.get("rps", float("nan")), 0),
                       _fmt(f.get("p99", float("nan")), 2), best, _fmt(bp99, 2)))
+                # Every gateway with a lower p99 at this point, and whether it served all the clients.
+                for g in anchors:
+                    gm = med.get((kind, g, c), {})
+                    if gm.get("p99", float("inf")) < f.get("p99", float("nan")):
+                        gs = gm.get("served", float("nan"))
+                        fs = f.get("served", float("nan"))
+                        note = ""
+                        if gs == gs and gs < 0.9 * c:
+                            note = (" — but it served only %s of the %d clients at once (requests/s × mean latency; "
+                                    "fcgimux %s): the others waited, and their requests are missing from its latency "
+                                    "figures" % (_fmt(gs, 0), c, _fmt(fs, 0)))
+                        w("  - lower p99 at c=%d: %s %s ms%s" % (c, g, _fmt(gm["p99"], 2), note))
         for c in (64, 512):
             if c in concs and "nginx" in anchors:
                 n = med.get((kind, "nginx", c), {})
@@ -382,16 +401,17 @@ def report(raw_path, meta_path, out_path):
         w("")
         w("### Absolute medians")
         w("")
-        w("| concurrency | gateway | requests/s (2xx) | p50 ms | p99 ms | CPU s / 1000 req | peak RSS MiB | requests (all rounds) | non-2xx | socket errors |")
-        w("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        w("| concurrency | gateway | requests/s (2xx) | p50 ms | p99 ms | clients served at once | CPU s / 1000 req | peak RSS MiB | requests (all rounds) | non-2xx | socket errors |")
+        w("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for c in concs:
             for g in gateways:
                 m = med.get((kind, g, c))
                 if not m:
                     continue
                 e = errors.get((kind, g, c), [0, 0, 0])
-                w("| %d | %s | %s | %s | %s | %s | %s | %s | %d | %d |" % (
-                    c, g, _fmt(m["rps"], 0), _fmt(m["p50"], 2), _fmt(m["p99"], 2), _fmt(m["cpu1k"], 3),
+                w("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %d | %d |" % (
+                    c, g, _fmt(m["rps"], 0), _fmt(m["p50"], 2), _fmt(m["p99"], 2), _fmt(m.get("served", float("nan")), 0),
+                    _fmt(m["cpu1k"], 3),
                     _fmt(m["rss"], 1), "{:,}".format(e[2]), e[0], e[1]))
         w("")
         w("### Large bodies (MB/s = 10^6 bytes/s, median of rounds, one transfer at a time with curl)")
