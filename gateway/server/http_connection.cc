@@ -334,18 +334,7 @@ void HttpConnection::arm_body_timer() {
   wake_at(deadline_);
 }
 
-void HttpConnection::wake_at(TimePoint due) {
-  // Armed for that time or earlier already: the earlier wake-up finds
-  // nothing due and sleeps for the rest. Moving the timer in libuv's heap at
-  // every request and every idle period cost more (STYLE C6).
-  if (due >= timer_due_) return;
-  const TimePoint t = now(thread_.loop());
-  // At least 1ms: a due timer re-armed with 0 from its own callback would
-  // run again before the loop's clock moves.
-  const auto wait = due > t ? due - t : Millis(1);
-  timer_due_ = t + wait;
-  uv_timer_start(&timer_, &HttpConnection::on_timer_cb, uint64_t(wait.count()), 0);
-}
+void HttpConnection::wake_at(TimePoint due) { deadline_timer_.wake_at(now(thread_.loop()), due); }
 
 void HttpConnection::set_idle(bool idle) {
   if (idle == idle_listed_) return;
@@ -362,7 +351,7 @@ void HttpConnection::close_for_capacity() {
 
 void HttpConnection::on_timer_cb(uv_timer_t* t) {
   auto* self = static_cast<HttpConnection*>(t->data);
-  self->timer_due_ = TimePoint::max();
+  self->deadline_timer_.fired();
   self->on_timer();
 }
 
@@ -616,8 +605,7 @@ void HttpConnection::after_flush() {
     start_reading_for_linger();
   }
   // Forced, not lazy: any wake-up in the Closing phase closes.
-  timer_due_ = now(thread_.loop()) + Millis(kLingerMs);
-  uv_timer_start(&timer_, &HttpConnection::on_timer_cb, kLingerMs, 0);
+  deadline_timer_.arm(now(thread_.loop()), Millis(kLingerMs));
 }
 
 void HttpConnection::start_reading_for_linger() {
@@ -649,7 +637,7 @@ void HttpConnection::close() {
     exchange_->on_client_gone();
     thread_.reaper().defer(std::move(exchange_));
   }
-  uv_timer_stop(&timer_);
+  deadline_timer_.stop();
   uv_timer_stop(&write_timer_);
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &HttpConnection::on_close_cb);
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &HttpConnection::on_close_cb);

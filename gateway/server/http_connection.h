@@ -19,6 +19,7 @@
 #include <string_view>
 
 #include "gateway/base/clock.h"
+#include "gateway/base/lazy_timer.h"
 #include "gateway/base/send_ring.h"
 #include "gateway/cgi/cgi_params.h"
 #include "gateway/http/http_parser.h"
@@ -119,7 +120,7 @@ class HttpConnection : public HttpRequestSink {
   void close_when_flushed();
   void after_flush();
   void arm_head_timer(bool first_byte_seen);
-  void wake_at(TimePoint due);  // lazily: only moves the timer earlier
+  void wake_at(TimePoint due);  // deadline_timer_: moved only earlier
   void schedule_advance();
   void arm_body_timer();
   // Idle keep-alive connections are listed with the LoopThread, oldest
@@ -148,7 +149,7 @@ class HttpConnection : public HttpRequestSink {
   LoopThread& thread_;
   uv_tcp_t tcp_{};
   uv_timer_t timer_{};
-  TimePoint timer_due_ = TimePoint::max();  // when timer_ fires; max: not armed
+  LazyTimer deadline_timer_{timer_, &HttpConnection::on_timer_cb};  // timer_, moved only earlier
   uv_timer_t write_timer_{};    // runs while a write waits on the client (write_timeout)
   uv_shutdown_t shutdown_req_{};
   int open_handles_ = 0;

@@ -566,24 +566,6 @@ void UpstreamConnection::arm_timer() {
   wake_at(wake);
 }
 
-void UpstreamConnection::wake_at(TimePoint due) {
-  // Armed for that time or earlier already: the earlier wake-up looks at
-  // what is due and sleeps again. Cheaper than moving the timer in libuv's
-  // heap on every read and every request (STYLE C6).
-  if (due >= timer_due_) return;
-  const TimePoint t = now(loop_);
-  // At least 1ms: a due timer re-armed with 0 from its own callback would
-  // run again before the loop's clock moves.
-  const auto wait = due > t ? due - t : Millis(1);
-  timer_due_ = t + wait;
-  uv_timer_start(&timer_, &UpstreamConnection::on_timer_cb, uint64_t(wait.count()), 0);
-}
-
-void UpstreamConnection::stop_timer() {
-  uv_timer_stop(&timer_);
-  timer_due_ = TimePoint::max();
-}
-
 bool UpstreamConnection::watching_backlog() const {
   return !multiplexed_ && !backlog_reported_ && requests_served_ == 0 && streams_.size() == 1 &&
          !streams_.front().got_response_bytes;
@@ -736,7 +718,7 @@ void UpstreamConnection::abandon(uint16_t id, bool reached_worker) {
 
 void UpstreamConnection::on_timer_cb(uv_timer_t* t) {
   auto* self = static_cast<UpstreamConnection*>(t->data);
-  self->timer_due_ = TimePoint::max();
+  self->deadline_timer_.fired();
   if (self->state_ == State::Closing) return;
   self->on_timer();
 }
@@ -815,7 +797,7 @@ void UpstreamConnection::close() {
   // exchanges are being closed too.
   for (size_t i = 0; i < streams_.size(); ++i) worker_.forget_request();
   streams_.clear();
-  uv_timer_stop(&timer_);
+  deadline_timer_.stop();
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &UpstreamConnection::on_close_cb);
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &UpstreamConnection::on_close_cb);
 }

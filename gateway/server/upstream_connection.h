@@ -23,6 +23,7 @@
 
 #include "fcgi/stream_parser.h"
 #include "gateway/base/clock.h"
+#include "gateway/base/lazy_timer.h"
 #include "gateway/base/error.h"
 #include "gateway/base/send_ring.h"
 #include "gateway/base/write_batch.h"
@@ -155,8 +156,8 @@ class UpstreamConnection : private fcgi::StreamHandler {
   void fail(Error e, FailureKind kind, std::string_view detail);
   void abandon(uint16_t id, bool reached_worker);
   void arm_timer();
-  void wake_at(TimePoint due);  // lazily: only moves the timer earlier
-  void stop_timer();
+  void wake_at(TimePoint due) { deadline_timer_.wake_at(now(loop_), due); }
+  void stop_timer() { deadline_timer_.stop(); }
   void write_batch(std::unique_ptr<WriteBatch> batch);
   // A batch libuv no longer holds: kept as the spare (reset), or freed.
   void recycle(std::unique_ptr<WriteBatch> batch);
@@ -175,6 +176,7 @@ class UpstreamConnection : private fcgi::StreamHandler {
   const bool multiplexed_;
   uv_tcp_t tcp_{};
   uv_timer_t timer_{};
+  LazyTimer deadline_timer_{timer_, &UpstreamConnection::on_timer_cb};  // timer_, moved only earlier
   uv_connect_t connect_req_{};
   int open_handles_ = 0;
   // Batches written during this loop iteration while the thread has a
@@ -215,7 +217,6 @@ class UpstreamConnection : private fcgi::StreamHandler {
   std::unique_ptr<WriteBatch> spare_batch_;  // empty, for new_batch()
   TimePoint idle_since_{};
   Millis idle_limit_{};  // closed when idle this long (keepalive_timeout, or less: limit_idle)
-  TimePoint timer_due_ = TimePoint::max();  // when timer_ fires; max: not armed
   bool gave_poll_a_turn_ = false;  // a deadline waited one loop turn for unpolled I/O (unpolled_io.h)
   TimePoint last_end_{};          // the last END_REQUEST
 };
