@@ -51,11 +51,10 @@ int hex_value(char c) {
 
 bool has_nul(std::string_view s) { return s.find('\0') != std::string_view::npos; }
 
-// "HTTP_" + name upper-cased with '-' → '_'; false when the name has a
-// character other than a letter, a digit or '-'.
-bool http_var_name(std::string_view name, std::string& out) {
-  out.resize(5 + name.size());
-  char* w = out.data();
+// Writes "HTTP_" + |name| upper-cased with '-' → '_' at |w| (room for
+// 5 + name.size() bytes); returns the end, or null when the name is empty or
+// has a character other than a letter, a digit or '-'.
+char* write_http_var_name(std::string_view name, char* w) {
   std::memcpy(w, "HTTP_", 5);
   w += 5;
   for (char c : name) {
@@ -66,10 +65,16 @@ bool http_var_name(std::string_view name, std::string& out) {
     } else if (c == '-') {
       *w++ = '_';
     } else {
-      return false;
+      return nullptr;
     }
   }
-  return !name.empty();
+  return name.empty() ? nullptr : w;
+}
+
+// The same into |out|; false when the name cannot be a variable name.
+bool http_var_name(std::string_view name, std::string& out) {
+  out.resize(5 + name.size());
+  return write_http_var_name(name, out.data()) != nullptr;
 }
 
 // SERVER_NAME from a Host value: the host without the port; an IPv6 literal
@@ -202,22 +207,10 @@ class VarName {
   // False when |name| cannot be a variable name (see http_var_name()).
   bool set(std::string_view name) {
     if (5 + name.size() <= sizeof small_) {
-      char* w = small_;
-      std::memcpy(w, "HTTP_", 5);
-      w += 5;
-      for (char c : name) {
-        if (c >= 'a' && c <= 'z') {
-          *w++ = char(c - 'a' + 'A');
-        } else if ((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
-          *w++ = c;
-        } else if (c == '-') {
-          *w++ = '_';
-        } else {
-          return false;
-        }
-      }
-      view_ = {small_, size_t(w - small_)};
-      return !name.empty();
+      char* end = write_http_var_name(name, small_);
+      if (!end) return false;
+      view_ = {small_, size_t(end - small_)};
+      return true;
     }
     if (!http_var_name(name, big_)) return false;
     view_ = big_;
