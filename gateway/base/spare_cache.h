@@ -3,7 +3,7 @@
 // The caller clears a value and decides whether it is worth keeping before
 // giving it; take() hands out the most recently given (the warmest), or a
 // default-constructed value when none is kept. Not thread-safe: one per loop
-// thread. (BufferCache is the same idea with std::string's own rules.)
+// thread. (BufferCache is one of strings, with std::string's own rules.)
 #pragma once
 
 #include <cstddef>
