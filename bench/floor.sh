@@ -9,7 +9,9 @@
 # Three libfcgi responders as in bench/run.sh; in front of them, each started
 # fresh for every point and driven by wrk on `/hello`, gateways in turn round
 # after round (medians reported):
-#   fcgimux, nginx, haproxy, h2o  configured by bench/lib.sh as in bench/run.sh;
+#   fcgimux, nginx, haproxy, h2o  configured by bench/lib.sh as in bench/run.sh
+#           (h2o, which cannot balance, on a responder of its own with the
+#           threads of the three);
 #   fcgimux-write  fcgimux with `io_uring = false`: one write(2) per socket;
 #   floor   bench/floor/relay.c: the four system calls a FastCGI gateway must
 #           make per request (read the client, write the worker, read the
@@ -76,6 +78,12 @@ cc -O2 -Wall -o "$relay_bin" "$here/floor/relay.c" -lpthread || bench_die "canno
 read -r -a wports <<<"$(bench_free_ports 3)"
 bench_worker_paths libfcgi
 bench_start_workers libfcgi "$work/workers" "${wports[@]}"
+# h2o cannot balance: its own responder, as big as the three (see bench/lib.sh).
+wh=
+if [[ " $gateways " == *" h2o "* ]]; then
+  read -r wh <<<"$(bench_free_ports 1)"
+  bench_start_h2o_worker libfcgi "$work/workers" "$wh"
+fi
 ticks=$(getconf CLK_TCK)
 
 # static_config DIR PORT: nginx answering /hello itself, otherwise as in bench/lib.sh.
@@ -122,6 +130,7 @@ start() {
       bench_spawn "$dir/nginx.out" nginx -p "$dir" -c "$dir/nginx.conf"
       bench_wait_port "$port" 15 "$BENCH_LAST_PID" || bench_die "nginx (static) did not start"
       ;;
+    h2o) bench_start_gateway h2o libfcgi "$port" "$dir" "$wh" ;;
     *) bench_start_gateway "$gw" libfcgi "$port" "$dir" "${wports[@]}" ;;
   esac
 }
@@ -187,9 +196,9 @@ for ((r = 1; r <= rounds; r++)); do
 done
 
 summary=$(/usr/bin/python3 - "$raw" "$command_line" "$BENCH_BUILD_NOTE" "$(date -u '+%Y-%m-%d %H:%M UTC')" \
-  "$(uptime | sed 's/.*load average: //')" "$duration" "$rounds" <<'EOF'
+  "$(uptime | sed 's/.*load average: //')" "$duration" "$rounds" "$BENCH_LIBFCGI_THREADS" <<'EOF'
 import csv, statistics, sys
-raw, command, build, when, load, duration, rounds = sys.argv[1:]
+raw, command, build, when, load, duration, rounds, threads = sys.argv[1:]
 rows = list(csv.DictReader(open(raw), delimiter="\t"))
 points = {}
 for r in rows:
@@ -205,7 +214,7 @@ cs = sorted({int(r["c"]) for r in rows})
 out = []
 out.append("## The floor: what the least a FastCGI gateway can do costs here (bench/floor.sh)\n")
 out.append(f"`{command}` — {when}, {build}; load average at the end {load}.")
-out.append(f"Three libfcgi responders (200 threads); each gateway fresh per point, wrk -t2 on `/hello`, {duration} s after a 1 s warm-up, "
+out.append(f"Three libfcgi responders ({threads} threads; h2o, which cannot balance, has one of its own with {3 * int(threads)}); each gateway fresh per point, wrk -t2 on `/hello`, {duration} s after a 1 s warm-up, "
            f"{rounds} rounds, gateways in turn; medians. CPU = user+system time of the gateway's processes over the run ÷ requests. "
            "**floor** = bench/floor/relay.c: read the client, write the worker, read the worker, write the client, nothing else "
            "(one kept worker connection per client; not a gateway); **floor-ring** the same with each epoll batch's writes in one "

@@ -184,11 +184,17 @@ bench_stop() {
       sleep 0.05
     done
     kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    local keep=() p
-    for p in "${BENCH_PIDS[@]}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
-    BENCH_PIDS=("${keep[@]}")
+    bench_wait "$pid"
   done
+}
+
+# bench_wait PID: waits for a process bench_spawn started to end by itself
+# (its status is ignored) and forgets it.
+bench_wait() {
+  wait "$1" 2>/dev/null || true
+  local keep=() p
+  for p in "${BENCH_PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+  BENCH_PIDS=("${keep[@]}")
 }
 
 bench_stop_all() {
@@ -258,14 +264,16 @@ bench_django_db() {
   [[ -f $FCGIMUX_EXAMPLE_DB ]] || timeout 120 /usr/bin/python3 "$BENCH_ROOT/examples/django/manage.py" migrate --noinput -v0
 }
 
-# bench_start_worker KIND PORT NAME DIR: one worker on 127.0.0.1:PORT; sets
-# BENCH_LAST_PID (the process to stop: responder, PHP-FPM master, uWSGI master).
+# bench_start_worker KIND PORT NAME DIR [SCALE]: one worker on 127.0.0.1:PORT
+# with SCALE (default 1) times the usual capacity (libfcgi threads, PHP-FPM
+# children, uWSGI processes); sets BENCH_LAST_PID (the process to stop:
+# responder, PHP-FPM master, uWSGI master).
 bench_start_worker() {
-  local kind=$1 port=$2 name=$3 dir=$4
+  local kind=$1 port=$2 name=$3 dir=$4 scale=${5:-1}
   mkdir -p "$dir"
   case $kind in
     libfcgi)
-      bench_spawn "$dir/$name.log" "$RESPONDER_BIN" "127.0.0.1:$port" "$BENCH_LIBFCGI_THREADS" "$name" "$BENCH_WORKER_BACKLOG"
+      bench_spawn "$dir/$name.log" "$RESPONDER_BIN" "127.0.0.1:$port" $((BENCH_LIBFCGI_THREADS * scale)) "$name" "$BENCH_WORKER_BACKLOG"
       ;;
     php)
       local d="$dir/$name"
@@ -286,7 +294,7 @@ listen.backlog = $BENCH_WORKER_BACKLOG
 ; static and large: a child serving a kept-alive connection stays with it, so
 ; a pool needs as many children as gateways open connections to it
 pm = static
-pm.max_children = $BENCH_PHP_CHILDREN
+pm.max_children = $((BENCH_PHP_CHILDREN * scale))
 pm.max_requests = 0
 clear_env = yes
 security.limit_extensions = .php
@@ -304,7 +312,7 @@ EOF
       # any option from UWSGI_<NAME> (its default backlog, 100, is too small
       # for 512 clients).
       UWSGI_LISTEN=$BENCH_WORKER_BACKLOG bench_spawn "$dir/$name.log" \
-        "$BENCH_ROOT/examples/django/run-worker.sh" "127.0.0.1:$port" "$name" "$BENCH_DJANGO_PROCESSES" "$BENCH_DJANGO_THREADS"
+        "$BENCH_ROOT/examples/django/run-worker.sh" "127.0.0.1:$port" "$name" $((BENCH_DJANGO_PROCESSES * scale)) "$BENCH_DJANGO_THREADS"
       ;;
     *) bench_die "unknown worker kind $kind" ;;
   esac
@@ -328,6 +336,24 @@ bench_start_workers() {
   done
 }
 
+# bench_start_h2o_worker KIND DIR PORT: h2o's own worker, named KIND-h2o,
+# with the capacity of the three the other gateways balance over (3× the
+# threads, children or processes); waits until it listens; sets
+# BENCH_H2O_WORKER_PID. h2o 2.2 cannot balance (fastcgi.connect takes one
+# address). In front of one of the three shared workers it kept more
+# connections to it (754 at c=512) than it had threads (200): the extra ones
+# waited in the worker's listen backlog behind idle kept ones, and about
+# half of wrk's clients got no answer for the whole run — missing from h2o's
+# latency figures. With a worker of three workers' capacity it is limited
+# by the same capacity as the others, not by a third of it.
+bench_start_h2o_worker() {
+  local kind=$1 dir=$2 port=$3
+  bench_log "h2o's own $kind worker on port $port: 3x the capacity of one (h2o cannot balance over three)"
+  bench_start_worker "$kind" "$port" "$kind-h2o" "$dir" 3
+  BENCH_H2O_WORKER_PID=$BENCH_LAST_PID
+  bench_wait_port "$port" 60 "$BENCH_H2O_WORKER_PID" || { tail -20 "$dir/$kind-h2o.log" >&2; bench_die "h2o's $kind worker on port $port did not start"; }
+}
+
 # ---------------------------------------------------------------- gateways
 
 # bench_worker_addr PORT|HOST:PORT: the worker's address, 127.0.0.1 unless given.
@@ -337,7 +363,8 @@ bench_worker_addr() {
 
 # bench_gateway_config GW KIND PORT DIR WORKER_PORT...: writes DIR/GW.conf
 # (nginx, haproxy, lighttpd) or DIR/fcgimux.toml, every gateway listening on
-# 127.0.0.1:PORT, balancing over 127.0.0.1:WORKER_PORT..., with the shared
+# 127.0.0.1:PORT, balancing over 127.0.0.1:WORKER_PORT... (h2o: exactly one,
+# see bench_start_h2o_worker), with the shared
 # settings above. PHP gets its document root; other kinds get SCRIPT_NAME=""
 # and PATH_INFO = the path, as for an application mounted at /. A worker may
 # also be given as HOST:PORT (IPv4), for a worker that is not on 127.0.0.1.
@@ -548,7 +575,8 @@ EOF
       ;;
     h2o)
       # h2o 2.2 (Debian 12) takes one address per fastcgi.connect and cannot
-      # balance: it gets the first worker only. PHP goes through the file
+      # balance: callers give it one worker of its own with the capacity of
+      # the three the others share (bench_start_h2o_worker). PHP goes through the file
       # handler (file.custom-handler for .php), which is what sets
       # SCRIPT_FILENAME; the other kinds are mounted at / (SCRIPT_NAME "",
       # PATH_INFO = the path). Timeouts are in milliseconds; h2o has no
@@ -557,6 +585,7 @@ EOF
       # idle time (set to the idle timeout). It reads the whole request body
       # before it starts the FastCGI request (temp-buffer-path for big ones).
       # Idle worker connections: no count limit in h2o 2.2, only the timeout.
+      (($# == 1)) || bench_die "h2o takes one worker (it cannot balance), got $#: start its own with bench_start_h2o_worker"
       local w keepalive_ms=$((BENCH_UPSTREAM_KEEPALIVE_TIMEOUT * 1000))
       w=$(bench_worker_addr "$1")
       # keep-alive 0: no FCGI_KEEP_CONN, as nginx and HAProxy for uWSGI (see nginx below)

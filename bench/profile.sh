@@ -8,7 +8,9 @@
 #                         [--all-syscalls] [--out FILE] [--append FILE] [--keep]
 #
 # Three libfcgi responders and, in front of them, the gateways configured as
-# bench/run.sh does (bench/lib.sh, the same settings: threads = 2 …), each
+# bench/run.sh does (bench/lib.sh, the same settings: threads = 2 …; h2o,
+# which cannot balance, in front of a responder of its own with the threads
+# of the three), each
 # started fresh and driven by wrk at concurrency C on `/hello` for D seconds
 # after a 1 s warm-up, one after another:
 #   1. fcgimux, then each --compare gateway, under
@@ -86,16 +88,19 @@ ticks=$(getconf CLK_TCK)
 wrk_t=2
 ((conc < 2)) && wrk_t=1
 
-read -r w1 w2 w3 gport <<<"$(bench_free_ports 4)"
+read -r w1 w2 w3 wh gport <<<"$(bench_free_ports 5)"
 bench_start_workers libfcgi "$work/workers" "$w1" "$w2" "$w3"
+# h2o cannot balance: its own responder, as big as the three (see bench/lib.sh).
+[[ " $compare $record " == *" h2o "* ]] && bench_start_h2o_worker libfcgi "$work/workers" "$wh"
 bench_worker_paths libfcgi
 url="http://127.0.0.1:$gport$BENCH_PATH_SMALL"
 
 # start GW NAME: the gateway, warmed up (fcgimux answers 503 until its first
 # probe admits a worker); sets pid, procs.
 start() {
-  local gw=$1 dir="$work/$2"
-  bench_start_gateway "$gw" libfcgi "$gport" "$dir" "$w1" "$w2" "$w3"
+  local gw=$1 dir="$work/$2" workers=("$w1" "$w2" "$w3")
+  [[ $gw == h2o ]] && workers=("$wh")
+  bench_start_gateway "$gw" libfcgi "$gport" "$dir" "${workers[@]}"
   pid=$BENCH_LAST_PID
   local i
   for ((i = 0; i < 100; i++)); do
@@ -201,7 +206,7 @@ set +o pipefail   # `head` closes the pipes of perf report early
   echo "## Hot-path profile (bench/profile.sh)"
   echo
   echo "\`$command_line\` — $(date -u '+%Y-%m-%d %H:%M UTC'), $BENCH_BUILD_NOTE; $(nproc) cores, $(uname -r)."
-  echo "Three libfcgi responders ($BENCH_LIBFCGI_THREADS threads), gateways as in bench/run.sh (threads/processes $BENCH_THREADS, keep-alive to workers), wrk -t$wrk_t -c$conc -d${duration}s on \`$BENCH_PATH_SMALL\`, each gateway fresh. The client, gateways and workers share the cores: compare per-request figures, not requests/s."
+  echo "Three libfcgi responders ($BENCH_LIBFCGI_THREADS threads; h2o, which cannot balance, has one of its own with $((3 * BENCH_LIBFCGI_THREADS))), gateways as in bench/run.sh (threads/processes $BENCH_THREADS, keep-alive to workers), wrk -t$wrk_t -c$conc -d${duration}s on \`$BENCH_PATH_SMALL\`, each gateway fresh. The client, gateways and workers share the cores: compare per-request figures, not requests/s."
   echo
   echo "### System calls per request (perf stat of every process and thread of the gateway)"
   echo

@@ -6,8 +6,9 @@
 #
 # Installs what it needs (apt-get, idempotent), builds fcgimux into
 # build-release/, starts three workers of each kind on loopback ports chosen
-# by the kernel, then for each kind runs the five gateways in turn, round
-# after round, under wrk; finally large bodies and idle connections.
+# by the kernel (and h2o's own, as big as the three: it cannot balance), then
+# for each kind runs the five gateways in turn, round after round, under wrk;
+# finally large bodies and idle connections.
 # Writes bench/RESULTS.md (and bench/RESULTS.raw.tsv). Everything it starts
 # is stopped by PID on exit.
 set -euo pipefail
@@ -62,7 +63,7 @@ bench_build
 raw="$work/raw.tsv"
 meta="$work/meta.txt"
 notes=()
-printf 'test\tkind\tgateway\tconcurrency\tround\trps\tp50_ms\tp99_ms\trequests\tnon2xx\tsockerr\tcpu_s\tpeak_rss_kb\tmb_s\tok\topen\tstill\trss_before_kb\trss_after_kb\thalf_open\trss_half_kb\tmean_ms\n' >"$raw"
+printf 'test\tkind\tgateway\tconcurrency\tround\trps\tp50_ms\tp99_ms\trequests\tnon2xx\tsockerr\tcpu_s\tpeak_rss_kb\tmb_s\tok\topen\tstill\trss_before_kb\trss_after_kb\thalf_open\trss_half_kb\tmean_ms\tstalled\tstall_seen\n' >"$raw"
 ticks=$(getconf CLK_TCK)
 
 # row TEST KIND GW C ROUND key=value...: one line of raw.tsv.
@@ -72,7 +73,7 @@ row() {
   for kv in "${@:6}"; do v[${kv%%=*}]=${kv#*=}; done
   printf '%s\t%s\t%s\t%s\t%s' "$1" "$2" "$3" "$4" "$5" >>"$raw"
   local k
-  for k in rps p50_ms p99_ms requests non2xx sockerr cpu_s peak_rss_kb mb_s ok open still rss_before_kb rss_after_kb half_open rss_half_kb mean_ms; do
+  for k in rps p50_ms p99_ms requests non2xx sockerr cpu_s peak_rss_kb mb_s ok open still rss_before_kb rss_after_kb half_open rss_half_kb mean_ms stalled stall_seen; do
     printf '\t%s' "${v[$k]:-}" >>"$raw"
   done
   printf '\n' >>"$raw"
@@ -97,7 +98,10 @@ load_point() {
   procs=$(bench_tree "$pid")
   # shellcheck disable=SC2086
   before=$(bench_cpu_ticks $procs)
-  timeout $((duration + 30)) wrk -t"$t" -c"$c" -d"${duration}s" --timeout 10s --latency "$url" >"$dir/wrk.txt" 2>&1 || true
+  bench_spawn "$dir/wrk.txt" timeout $((duration + 30)) wrk -t"$t" -c"$c" -d"${duration}s" --timeout 10s --latency "$url"
+  local wrk_pid=$BENCH_LAST_PID
+  sample_clients "$port" "$dir"
+  bench_wait "$wrk_pid"
   # shellcheck disable=SC2086
   after=$(bench_cpu_ticks $procs)
   local hwm
@@ -105,18 +109,41 @@ load_point() {
   hwm=$(bench_mem_kb VmHWM $(bench_tree "$pid"))
   local rps p50 p99 reqs non2xx sockerr
   read -r rps p50 p99 reqs non2xx sockerr mean < <(/usr/bin/python3 "$here/tool.py" wrk "$dir/wrk.txt")
-  local cpu
+  local cpu stalled='' seen=
   cpu=$(awk -v a="$before" -v b="$after" -v t="$ticks" 'BEGIN{printf "%.3f", (b - a) / t}')
+  if [[ -f $dir/ss2.txt ]]; then read -r stalled seen < <(/usr/bin/python3 "$here/tool.py" stalled "$dir/ss1.txt" "$dir/ss2.txt"); fi
   row load "$kind" "$gw" "$c" "$round" rps="$rps" p50_ms="$p50" p99_ms="$p99" requests="$reqs" \
-    non2xx="$non2xx" sockerr="$sockerr" cpu_s="$cpu" peak_rss_kb="$hwm" mean_ms="$mean"
-  printf '  %-8s %-9s c=%-3d r%d: %8.0f req/s p50 %7.2fms p99 %8.2fms cpu %6.3fs rss %6d KiB non2xx %s sockerr %s\n' \
-    "$kind" "$gw" "$c" "$round" "$rps" "$p50" "$p99" "$cpu" "$hwm" "$non2xx" "$sockerr" >&2
+    non2xx="$non2xx" sockerr="$sockerr" cpu_s="$cpu" peak_rss_kb="$hwm" mean_ms="$mean" stalled="$stalled" stall_seen="$seen"
+  printf '  %-8s %-9s c=%-3d r%d: %8.0f req/s p50 %7.2fms p99 %8.2fms cpu %6.3fs rss %6d KiB non2xx %s sockerr %s served %s stalled %s of %s\n' \
+    "$kind" "$gw" "$c" "$round" "$rps" "$p50" "$p99" "$cpu" "$hwm" "$non2xx" "$sockerr" \
+    "$(awk -v r="$rps" -v m="$mean" 'BEGIN{printf "%.0f", r * m / 1000}')" "${stalled:--}" "${seen:--}" >&2
+  if [[ -n $stalled && $stalled != 0 ]]; then
+    note "$kind c=$c round $round: $gw: $stalled of $seen client connections had no request answered for 1 s mid-run (stalled; requests still unanswered at the end are missing from wrk's latency figures)"
+  fi
   if [[ $non2xx != 0 || $sockerr != 0 ]]; then
     note "$kind c=$c round $round: $gw: $non2xx non-2xx responses, socket errors: $(grep -h 'Socket errors' "$dir/wrk.txt" || echo none) (of $reqs requests)"
   fi
   if ! kill -0 "$pid" 2>/dev/null; then note "$kind c=$c round $round: $gw exited during the run"; fi
   bench_stop "$pid"
   collect_gateway_errors "$kind" "$gw" "$dir" "c=$c round $round"
+}
+
+# sample_clients PORT DIR: mid-run (wrk is running), wrk's side of its client
+# connections to PORT, twice 1 s apart, into DIR/ss1.txt and DIR/ss2.txt.
+# bytes_acked is what wrk sent; wrk sends a connection's next request as
+# soon as the answer to the last one arrives, so a connection whose
+# bytes_acked did not grow had no request answered in that second
+# (tool.py stalled counts them). Catches a gateway leaving some clients
+# waiting (h2o before it had a worker of its own: half of them at c=512),
+# which wrk's figures do not show: requests unanswered at the end are dropped.
+# Parsed after the run, so that only two `ss` run during it.
+sample_clients() {
+  local port=$1 dir=$2
+  ((duration >= 2)) || return 0
+  sleep "$(awk -v d="$duration" 'BEGIN{print d / 2 - 0.5}')"
+  ss -Htni state established "( dport = :$port )" >"$dir/ss1.txt" 2>&1 || true
+  sleep 1
+  ss -Htni state established "( dport = :$port )" >"$dir/ss2.txt" 2>&1 || true
 }
 
 # check_body KIND GW URL WHAT: the small request's answer is the worker's
@@ -221,26 +248,34 @@ idle_point() {
 
 head -c "$upload_bytes" /dev/urandom >"$work/upload.bin"
 start=$(date +%s)
+# workers_of GW: the worker ports GW is given: h2o its own (it cannot
+# balance), the other gateways the three.
+workers_of() { if [[ $1 == h2o ]]; then echo "$wh"; else echo "$w1 $w2 $w3"; fi; }
+
 for kind in $kinds; do
   bench_log "=== $kind workers"
-  read -r w1 w2 w3 gport <<<"$(bench_free_ports 4)"
+  read -r w1 w2 w3 wh gport <<<"$(bench_free_ports 5)"
   [[ $kind == django ]] && bench_django_db "$work"
   bench_start_workers "$kind" "$work/$kind/workers" "$w1" "$w2" "$w3"
+  bench_start_h2o_worker "$kind" "$work/$kind/workers" "$wh"
   bench_worker_paths "$kind"
+  # shellcheck disable=SC2046 # workers_of: a list of ports
   for ((round = 1; round <= rounds; round++)); do
     for c in "${concurrencies[@]}"; do
-      for gw in "${gateways[@]}"; do load_point "$kind" "$gw" "$c" "$round" "$gport" "$w1" "$w2" "$w3"; done
+      for gw in "${gateways[@]}"; do load_point "$kind" "$gw" "$c" "$round" "$gport" $(workers_of "$gw"); done
     done
   done
+  # shellcheck disable=SC2046
   for ((round = 1; round <= body_rounds; round++)); do
-    for gw in "${gateways[@]}"; do body_point "$kind" "$gw" "$round" "$gport" "$w1" "$w2" "$w3"; done
+    for gw in "${gateways[@]}"; do body_point "$kind" "$gw" "$round" "$gport" $(workers_of "$gw"); done
   done
   if [[ $kind == libfcgi ]]; then
+    # shellcheck disable=SC2046
     for ((round = 1; round <= idle_rounds; round++)); do
-      for gw in "${gateways[@]}"; do idle_point "$kind" "$gw" "$round" "$gport" "$w1" "$w2" "$w3"; done
+      for gw in "${gateways[@]}"; do idle_point "$kind" "$gw" "$round" "$gport" $(workers_of "$gw"); done
     done
   fi
-  bench_stop "${BENCH_WORKER_PIDS[@]}"
+  bench_stop "${BENCH_WORKER_PIDS[@]}" "$BENCH_H2O_WORKER_PID"
   unset FCGIMUX_EXAMPLE_DB
 done
 elapsed=$(($(date +%s) - start))
@@ -252,9 +287,9 @@ elapsed=$(($(date +%s) - start))
   echo "gateways=${gateways[*]}"
   echo "rounds=$rounds"
   echo "idle_kind=libfcgi"
-  echo "about_libfcgi=Three \`examples/libfcgi/libfcgi_responder\` processes ($BENCH_LIBFCGI_THREADS threads each, FCGI_KEEP_CONN honoured); load on \`/hello\` (19-byte body). The workers cost almost nothing, so the gateway is what is measured."
-  echo "about_php=Three PHP-FPM 8.2 pools (pm = static, $BENCH_PHP_CHILDREN children each, keep-alive honoured, \`php-fpm -n\`: no opcache); load on \`bench/php/hello.php\`."
-  echo "about_django=Three uWSGI FastCGI workers of the example Django site (\`examples/django/run-worker.sh\`, $BENCH_DJANGO_PROCESSES processes × $BENCH_DJANGO_THREADS threads each; uWSGI closes the connection after every response); load on \`/healthz\`. Django's CPU, not the gateway, bounds throughput: ratios near 1 are expected, and the gateway's CPU per request is the telling column."
+  echo "about_libfcgi=Three \`examples/libfcgi/libfcgi_responder\` processes ($BENCH_LIBFCGI_THREADS threads each, FCGI_KEEP_CONN honoured; h2o's own: one with $((3 * BENCH_LIBFCGI_THREADS)) threads); load on \`/hello\` (19-byte body). The workers cost almost nothing, so the gateway is what is measured."
+  echo "about_php=Three PHP-FPM 8.2 pools (pm = static, $BENCH_PHP_CHILDREN children each, keep-alive honoured, \`php-fpm -n\`: no opcache; h2o's own: one pool of $((3 * BENCH_PHP_CHILDREN)) children); load on \`bench/php/hello.php\`."
+  echo "about_django=Three uWSGI FastCGI workers of the example Django site (\`examples/django/run-worker.sh\`, $BENCH_DJANGO_PROCESSES processes × $BENCH_DJANGO_THREADS threads each; h2o's own: one of $((3 * BENCH_DJANGO_PROCESSES)) processes × $BENCH_DJANGO_THREADS threads; uWSGI closes the connection after every response); load on \`/healthz\`. Django's CPU, not the gateway, bounds throughput: ratios near 1 are expected, and the gateway's CPU per request is the telling column."
   echo "version_fcgimux=$(bench_gateway_version fcgimux)"
   echo "fcgimux_build=$BENCH_BUILD_NOTE"
   echo "version_nginx=$(bench_gateway_version nginx)"
@@ -270,8 +305,8 @@ elapsed=$(($(date +%s) - start))
   echo "nproc=$(nproc)"
   echo "cpu=$(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)"
   echo "memory=$(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
-  echo "settings=Every gateway listens on 127.0.0.1 and balances over the same three workers of a kind, least-connections (fcgimux \`least-conn\`, nginx \`least_conn\`, HAProxy \`leastconn\`, lighttpd \`fastcgi.balance = \"fair\"\`) — except h2o."
-  echo "settings=**h2o** ($(bench_gateway_version h2o | awk '{print $3}'), Debian's) cannot balance: \`fastcgi.connect\` takes one address, so h2o is connected to the **first worker of each kind only** (the others to all three). Otherwise the same settings where h2o has them: \`num-threads $BENCH_THREADS\` (one process), \`fastcgi.timeout.io ${BENCH_RESPONSE_TIMEOUT}000\` ms (it also bounds the connect: h2o has no connect timeout of its own), \`fastcgi.timeout.keepalive ${BENCH_UPSTREAM_KEEPALIVE_TIMEOUT}000\` ms (FCGI_KEEP_CONN; no limit on the number of idle worker connections; 0, no keep-alive, for Django/uWSGI like nginx and HAProxy), \`http1-request-timeout ${BENCH_IDLE_TIMEOUT}\` s (one timeout for the request head and the keep-alive idle time), \`max-connections $BENCH_MAX_CLIENTS\`, \`limit-request-body\` ${BENCH_MAX_BODY_MB} MiB, no access log. PHP through \`file.dir\` + \`file.custom-handler\` (.php), which sets SCRIPT_FILENAME; libfcgi and Django mounted at / (SCRIPT_NAME empty, PATH_INFO the path). h2o 2.2 reads the whole request body before it starts the FastCGI request (in memory, \`temp-buffer-path\` in the run's directory beyond that): uploads are not streamed."
+  echo "settings=Every gateway listens on 127.0.0.1 and balances over the same three workers of a kind, least-connections (fcgimux \`least-conn\`, nginx \`least_conn\`, HAProxy \`leastconn\`, lighttpd \`fastcgi.balance = \"fair\"\`) — except h2o, which has one worker of its own with the capacity of the three."
+  echo "settings=**h2o** ($(bench_gateway_version h2o | awk '{print $3}'), Debian's) cannot balance: \`fastcgi.connect\` takes one address, so h2o has **one worker of its own per kind with the capacity of the three** the others balance over: libfcgi $((3 * BENCH_LIBFCGI_THREADS)) threads, PHP-FPM $((3 * BENCH_PHP_CHILDREN)) children, Django $((3 * BENCH_DJANGO_PROCESSES)) processes × $BENCH_DJANGO_THREADS threads. (In front of one of the three shared workers, at c=512 h2o kept more connections to it than it had threads: the rest waited in its listen backlog and about half of wrk's clients got no answer for the whole run.) Otherwise the same settings where h2o has them: \`num-threads $BENCH_THREADS\` (one process), \`fastcgi.timeout.io ${BENCH_RESPONSE_TIMEOUT}000\` ms (it also bounds the connect: h2o has no connect timeout of its own), \`fastcgi.timeout.keepalive ${BENCH_UPSTREAM_KEEPALIVE_TIMEOUT}000\` ms (FCGI_KEEP_CONN; no limit on the number of idle worker connections; 0, no keep-alive, for Django/uWSGI like nginx and HAProxy), \`http1-request-timeout ${BENCH_IDLE_TIMEOUT}\` s (one timeout for the request head and the keep-alive idle time), \`max-connections $BENCH_MAX_CLIENTS\`, \`limit-request-body\` ${BENCH_MAX_BODY_MB} MiB, no access log. PHP through \`file.dir\` + \`file.custom-handler\` (.php), which sets SCRIPT_FILENAME; libfcgi and Django mounted at / (SCRIPT_NAME empty, PATH_INFO the path). h2o 2.2 reads the whole request body before it starts the FastCGI request (in memory, \`temp-buffer-path\` in the run's directory beyond that): uploads are not streamed."
   echo "settings=Threads/processes: fcgimux \`threads = $BENCH_THREADS\`, nginx \`worker_processes $BENCH_THREADS\` (+ an idle master), HAProxy \`nbthread $BENCH_THREADS\`, h2o \`num-threads $BENCH_THREADS\`, lighttpd 1 process (it is single-threaded by design; \`server.max-worker\` is deprecated) — lighttpd gets half the CPU parallelism of the others."
   echo "settings=Logging: no access log anywhere (fcgimux \`access_log = \"\"\`, nginx \`access_log off\`, HAProxy no \`log\`, lighttpd without mod_accesslog, h2o no \`access-log\`); error logs to files, level warn/error."
   echo "settings=Answers checked: at every load point, after the warm-up, one request on the small path must return 200 with the worker's body (\`Hello from libfcgi\`, \`Hello from PHP\`, \`ok\`); large bodies must arrive whole (download size, upload length echoed by the worker). Failures are listed under \"Problems seen\"."
@@ -279,8 +314,8 @@ elapsed=$(($(date +%s) - start))
   echo "settings=Worker connections: FCGI_KEEP_CONN on (fcgimux always, nginx \`fastcgi_keep_conn on\` + \`keepalive $((BENCH_UPSTREAM_IDLE * 3))\` per process, HAProxy \`option keep-conn\` + \`http-reuse always\` + \`pool-max-conn $((BENCH_UPSTREAM_IDLE * BENCH_THREADS))\`); idle ones closed after ${BENCH_UPSTREAM_KEEPALIVE_TIMEOUT}s; up to $BENCH_UPSTREAM_IDLE idle per worker per thread (fcgimux \`max_idle_conns\`). lighttpd 1.4 cannot keep worker connections: it connects for every request. Django/uWSGI closes after every response whatever FCGI_KEEP_CONN says: nginx (\`fastcgi_keep_conn off\`) and HAProxy (\`no option keep-conn\`) are told not to ask for it there, since with it they reuse closed connections (nginx then marks workers failed and answers 502); fcgimux is left to learn it by itself."
   echo "settings=Bodies: streamed, not spooled to disk: nginx \`fastcgi_request_buffering off\` and \`fastcgi_max_temp_file_size 0\`, lighttpd \`server.stream-request-body = 1\` / \`stream-response-body = 1\`; fcgimux and HAProxy stream by design."
   echo "settings=Keep-alive requests per client connection: unlimited except lighttpd (65535, its maximum) — nginx \`keepalive_requests\` raised from its default 1000."
-  echo "settings=Workers: libfcgi $BENCH_LIBFCGI_THREADS threads and PHP-FPM $BENCH_PHP_CHILDREN static children per worker — more than any gateway opens connections — because a worker thread/child stays with a kept-alive connection until the gateway closes it; with fewer, connections past the pool size wait in the listen backlog behind idle kept connections. Listen backlog $BENCH_WORKER_BACKLOG for every worker (uWSGI through \`UWSGI_LISTEN\`)."
-  echo "settings=Load: wrk, ${duration}s per point after a ${warmup}s warm-up, \`--timeout 10s\`, 1 thread at concurrency 1 and 2 threads above; concurrencies ${concurrencies[*]}; $rounds rounds; every gateway is started fresh for every point, so peak RSS (VmHWM summed over the gateway's processes) is that point's. CPU = utime+stime from /proc/PID/stat of the gateway's processes (nginx master + workers) over the measured wrk run ÷ requests. The client, the gateway and the workers share the $(nproc) cores."
+  echo "settings=Workers: libfcgi $BENCH_LIBFCGI_THREADS threads and PHP-FPM $BENCH_PHP_CHILDREN static children per worker (3× that in h2o's own) — more than any gateway opens connections — because a worker thread/child stays with a kept-alive connection until the gateway closes it; with fewer, connections past the pool size wait in the listen backlog behind idle kept connections. Listen backlog $BENCH_WORKER_BACKLOG for every worker (uWSGI through \`UWSGI_LISTEN\`)."
+  echo "settings=Load: wrk, ${duration}s per point after a ${warmup}s warm-up, \`--timeout 10s\`, 1 thread at concurrency 1 and 2 threads above; concurrencies ${concurrencies[*]}; $rounds rounds; every gateway is started fresh for every point, so peak RSS (VmHWM summed over the gateway's processes) is that point's. CPU = utime+stime from /proc/PID/stat of the gateway's processes (nginx master + workers) over the measured wrk run ÷ requests. The client, the gateway and the workers share the $(nproc) cores. Clients served at once = requests/s × mean latency. Clients stalled ≥1 s: mid-run, \`ss -Htni state established \"( dport = :PORT )\"\` (wrk's side of its connections) twice about 1 s apart; connections whose bytes_acked (bytes wrk sent) did not grow had no request answered in that second (wrk sends the next request as soon as an answer arrives; it drops requests still unanswered at the end, so such clients are missing from its latency figures)."
   echo "settings=Large bodies: one curl transfer at a time, $body_rounds rounds, gateways interleaved; 50 MiB downloads (\`/bytes?n=\`, \`bytes.php?n=\`, Django \`/big?mb=50\`) and 10 MiB uploads (\`Expect:\` disabled) of random bytes."
   echo "settings=Idle connections: $idle_conns client connections to each gateway with libfcgi workers, one request each, then held; $idle_rounds round(s). Open-file hard limit: $(ulimit -Hn)."
   echo "settings=Duration of this run: ${elapsed}s."

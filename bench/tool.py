@@ -8,6 +8,11 @@
                                     waits for DIR/half_done; then writes DIR/ready
                                     ("open N") and waits for DIR/done, checks,
                                     writes DIR/result
+  tool.py stalled SS1 SS2           two `ss -Htni state established` samples of
+                                    wrk's client connections, 1 s apart: prints
+                                    "stalled seen" (connections in both samples;
+                                    of those, the ones whose bytes_acked did not
+                                    grow: no request answered in between)
   tool.py report RAW META OUT       writes RESULTS.md from the raw TSV and meta
   tool.py syscalls TICKS (GW PERF_STAT_CSV CPU_TXT)...
                                     bench/profile.sh: Markdown tables of CPU and
@@ -61,6 +66,39 @@ def parse_wrk(path):
                 nums = [int(w.rstrip(",")) for w in words if w.rstrip(",").isdigit()]
                 sockerr = sum(nums)
     return rps, p50, p99, requests, non2xx, sockerr, mean
+
+
+# ------------------------------------------------------------------ stalled clients
+
+def _bytes_acked(path):
+    """{local address: bytes_acked} from `ss -Htni state established` output:
+    a line "Recv-Q Send-Q LOCAL PEER", then an indented line of TCP info
+    (no bytes_acked there: nothing acknowledged yet, 0)."""
+    acked, local = {}, None
+    with open(path, errors="replace") as f:
+        for line in f:
+            words = line.split()
+            if not words:
+                continue
+            if not line[0].isspace():
+                local = words[2] if len(words) >= 4 else None
+                if local:
+                    acked[local] = 0
+            elif local:
+                for word in words:
+                    if word.startswith("bytes_acked:"):
+                        acked[local] = int(word.split(":", 1)[1])
+    return acked
+
+
+def stalled(first, second):
+    """(stalled, seen): of the client connections in both samples, those whose
+    bytes_acked (bytes wrk sent) did not grow. wrk sends a connection's next
+    request as soon as the answer to the last one arrives, so these had no
+    request answered between the samples."""
+    a, b = _bytes_acked(first), _bytes_acked(second)
+    both = a.keys() & b.keys()
+    return sum(1 for k in both if b[k] <= a[k]), len(both)
 
 
 # ------------------------------------------------------------------ idle connections
@@ -258,7 +296,8 @@ def report(raw_path, meta_path, out_path):
             served = _num(r["rps"]) * _num(r.get("mean_ms")) / 1000
             for name, v in (("rps", _num(r["rps"]) * good), ("p50", _num(r["p50_ms"])), ("p99", _num(r["p99_ms"])),
                             ("cpu1k", cpu / reqs * 1000 if reqs > 0 else float("nan")),
-                            ("rss", _num(r["peak_rss_kb"]) / 1024), ("served", served)):
+                            ("rss", _num(r["peak_rss_kb"]) / 1024), ("served", served),
+                            ("stalled", _num(r.get("stalled")))):
                 d.setdefault(name, []).append(v)
             e = errors.setdefault((kind, gw, c), [0, 0, 0])
             e[0] += int(_num(r["non2xx"]) or 0)
@@ -318,7 +357,8 @@ def report(raw_path, meta_path, out_path):
           "(see the absolute table and \"Problems seen\"); requests/s counts 2xx responses only. "
           "\"vs best anchor\": against the anchor best at that point for that metric (most requests/s; "
           "least latency, CPU, memory), named in brackets." +
-          (" h2o is connected to one worker only (it cannot balance), the others to three." if "h2o" in anchors else ""))
+          (" h2o cannot balance: it has one worker of its own per kind with the capacity of the three "
+           "the others balance over." if "h2o" in anchors else ""))
 
     def bar(kind):
         """Issue #5's bar, item by item, from this run's medians (kind = the headline kind)."""
@@ -347,6 +387,10 @@ def report(raw_path, meta_path, out_path):
                             note = (" — but it served only %s of the %d clients at once (requests/s × mean latency; "
                                     "fcgimux %s): the others waited, and their requests are missing from its latency "
                                     "figures" % (_fmt(gs, 0), c, _fmt(fs, 0)))
+                        st = gm.get("stalled", float("nan"))
+                        if st == st and st > 0:
+                            note += "%s %s clients got no answer for ≥1 s mid-run" % (
+                                "; " if note else " — but ", _fmt(st, 0))
                         w("  - lower p99 at c=%d: %s %s ms%s" % (c, g, _fmt(gm["p99"], 2), note))
         for c in (64, 512):
             if c in concs and "nginx" in anchors:
@@ -401,17 +445,23 @@ def report(raw_path, meta_path, out_path):
         w("")
         w("### Absolute medians")
         w("")
-        w("| concurrency | gateway | requests/s (2xx) | p50 ms | p99 ms | clients served at once | CPU s / 1000 req | peak RSS MiB | requests (all rounds) | non-2xx | socket errors |")
-        w("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        w("Clients served at once: requests/s × wrk's mean latency (Little's law), near the concurrency when "
+          "every client is served. Clients stalled ≥1 s: of wrk's connections, mid-run, those that had no "
+          "request answered for 1 s (`ss` twice, 1 s apart: bytes_acked, the bytes wrk sent, did not grow); "
+          "their requests are missing from the latency figures if still unanswered at the end. Blank: not sampled.")
+        w("")
+        w("| concurrency | gateway | requests/s (2xx) | p50 ms | p99 ms | clients served at once | clients stalled ≥1 s | CPU s / 1000 req | peak RSS MiB | requests (all rounds) | non-2xx | socket errors |")
+        w("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for c in concs:
             for g in gateways:
                 m = med.get((kind, g, c))
                 if not m:
                     continue
                 e = errors.get((kind, g, c), [0, 0, 0])
-                w("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %d | %d |" % (
+                st = m.get("stalled", float("nan"))
+                w("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %d |" % (
                     c, g, _fmt(m["rps"], 0), _fmt(m["p50"], 2), _fmt(m["p99"], 2), _fmt(m.get("served", float("nan")), 0),
-                    _fmt(m["cpu1k"], 3),
+                    _fmt(st, 0) if st == st else "", _fmt(m["cpu1k"], 3),
                     _fmt(m["rss"], 1), "{:,}".format(e[2]), e[0], e[1]))
         w("")
         w("### Large bodies (MB/s = 10^6 bytes/s, median of rounds, one transfer at a time with curl)")
@@ -728,6 +778,8 @@ def samples(binary, top):
 def main():
     if len(sys.argv) >= 3 and sys.argv[1] == "wrk":
         print(" ".join(str(x) for x in parse_wrk(sys.argv[2])))
+    elif len(sys.argv) == 4 and sys.argv[1] == "stalled":
+        print("%d %d" % stalled(sys.argv[2], sys.argv[3]))
     elif len(sys.argv) == 6 and sys.argv[1] == "idle":
         idle(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5])
     elif len(sys.argv) >= 6 and sys.argv[1] == "syscalls" and (len(sys.argv) - 3) % 3 == 0:
