@@ -112,6 +112,12 @@ load_point() {
   local cpu stalled='' seen=
   cpu=$(awk -v a="$before" -v b="$after" -v t="$ticks" 'BEGIN{printf "%.3f", (b - a) / t}')
   if [[ -f $dir/ss2.txt ]]; then read -r stalled seen < <(/usr/bin/python3 "$here/tool.py" stalled "$dir/ss1.txt" "$dir/ss2.txt"); fi
+  # wrk keeps its c connections open all along: fewer in both samples means
+  # reconnects or connections not set up; none, that nothing was measured.
+  if [[ -n $seen ]] && ((seen < c)); then
+    note "$kind c=$c round $round: $gw: only $seen of $c client connections were open in both mid-run samples (reconnects, or connections not yet set up)"
+    ((seen > 0)) || stalled=''
+  fi
   row load "$kind" "$gw" "$c" "$round" rps="$rps" p50_ms="$p50" p99_ms="$p99" requests="$reqs" \
     non2xx="$non2xx" sockerr="$sockerr" cpu_s="$cpu" peak_rss_kb="$hwm" mean_ms="$mean" stalled="$stalled" stall_seen="$seen"
   printf '  %-8s %-9s c=%-3d r%d: %8.0f req/s p50 %7.2fms p99 %8.2fms cpu %6.3fs rss %6d KiB non2xx %s sockerr %s served %s stalled %s of %s\n' \

@@ -389,7 +389,7 @@ def report(raw_path, meta_path, out_path):
                                     "figures" % (_fmt(gs, 0), c, _fmt(fs, 0)))
                         st = gm.get("stalled", float("nan"))
                         if st == st and st > 0:
-                            note += "%s %s clients got no answer for ≥1 s mid-run" % (
+                            note += "%s%s clients got no answer for ≥1 s mid-run" % (
                                 "; " if note else " — but ", _fmt(st, 0))
                         w("  - lower p99 at c=%d: %s %s ms%s" % (c, g, _fmt(gm["p99"], 2), note))
         for c in (64, 512):
