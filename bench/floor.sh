@@ -214,7 +214,8 @@ cs = sorted({int(r["c"]) for r in rows})
 out = []
 out.append("## The floor: what the least a FastCGI gateway can do costs here (bench/floor.sh)\n")
 out.append(f"`{command}` — {when}, {build}; load average at the end {load}.")
-out.append(f"Three libfcgi responders ({threads} threads; h2o, which cannot balance, has one of its own with {3 * int(threads)}); each gateway fresh per point, wrk -t2 on `/hello`, {duration} s after a 1 s warm-up, "
+h2o_note = f"; h2o, which cannot balance, has one of its own with {3 * int(threads)}" if "h2o" in gws else ""
+out.append(f"Three libfcgi responders ({threads} threads{h2o_note}); each gateway fresh per point, wrk -t2 on `/hello`, {duration} s after a 1 s warm-up, "
            f"{rounds} rounds, gateways in turn; medians. CPU = user+system time of the gateway's processes over the run ÷ requests. "
            "**floor** = bench/floor/relay.c: read the client, write the worker, read the worker, write the client, nothing else "
            "(one kept worker connection per client; not a gateway); **floor-ring** the same with each epoll batch's writes in one "

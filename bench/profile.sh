@@ -91,7 +91,11 @@ wrk_t=2
 read -r w1 w2 w3 wh gport <<<"$(bench_free_ports 5)"
 bench_start_workers libfcgi "$work/workers" "$w1" "$w2" "$w3"
 # h2o cannot balance: its own responder, as big as the three (see bench/lib.sh).
-[[ " $compare $record " == *" h2o "* ]] && bench_start_h2o_worker libfcgi "$work/workers" "$wh"
+wh_pid=
+if [[ " $compare $record " == *" h2o "* ]]; then
+  bench_start_h2o_worker libfcgi "$work/workers" "$wh"
+  wh_pid=$BENCH_H2O_WORKER_PID
+fi
 bench_worker_paths libfcgi
 url="http://127.0.0.1:$gport$BENCH_PATH_SMALL"
 
@@ -206,7 +210,9 @@ set +o pipefail   # `head` closes the pipes of perf report early
   echo "## Hot-path profile (bench/profile.sh)"
   echo
   echo "\`$command_line\` — $(date -u '+%Y-%m-%d %H:%M UTC'), $BENCH_BUILD_NOTE; $(nproc) cores, $(uname -r)."
-  echo "Three libfcgi responders ($BENCH_LIBFCGI_THREADS threads; h2o, which cannot balance, has one of its own with $((3 * BENCH_LIBFCGI_THREADS))), gateways as in bench/run.sh (threads/processes $BENCH_THREADS, keep-alive to workers), wrk -t$wrk_t -c$conc -d${duration}s on \`$BENCH_PATH_SMALL\`, each gateway fresh. The client, gateways and workers share the cores: compare per-request figures, not requests/s."
+  h2o_note=
+  [[ -n $wh_pid ]] && h2o_note="; h2o, which cannot balance, has one of its own with $((3 * BENCH_LIBFCGI_THREADS))"
+  echo "Three libfcgi responders ($BENCH_LIBFCGI_THREADS threads$h2o_note), gateways as in bench/run.sh (threads/processes $BENCH_THREADS, keep-alive to workers), wrk -t$wrk_t -c$conc -d${duration}s on \`$BENCH_PATH_SMALL\`, each gateway fresh. The client, gateways and workers share the cores: compare per-request figures, not requests/s."
   echo
   echo "### System calls per request (perf stat of every process and thread of the gateway)"
   echo

@@ -446,7 +446,8 @@ def report(raw_path, meta_path, out_path):
         w("### Absolute medians")
         w("")
         w("Clients served at once: requests/s × wrk's mean latency (Little's law), near the concurrency when "
-          "every client is served. Clients stalled ≥1 s: of wrk's connections, mid-run, those that had no "
+          "every client is served (above it with a long latency tail: wrk adds samples for the requests a slow "
+          "answer held back). Clients stalled ≥1 s: of wrk's connections, mid-run, those that had no "
           "request answered for 1 s (`ss` twice, 1 s apart: bytes_acked, the bytes wrk sent, did not grow); "
           "their requests are missing from the latency figures if still unanswered at the end. Blank: not sampled.")
         w("")
