@@ -23,9 +23,9 @@
 : "${BENCH_MAX_BODY_MB:=64}"         # request body limit (MiB)
 : "${BENCH_UPSTREAM_IDLE:=16}"       # idle kept-alive worker connections per worker per thread/process
 : "${BENCH_UPSTREAM_KEEPALIVE_TIMEOUT:=4}"  # seconds an idle worker connection is kept
-: "${BENCH_LIBFCGI_THREADS:=200}"    # threads per libfcgi responder
-: "${BENCH_PHP_CHILDREN:=200}"       # static PHP-FPM children per pool
-: "${BENCH_DJANGO_PROCESSES:=2}"     # uWSGI processes per Django worker
+: "${BENCH_LIBFCGI_THREADS:=200}"    # threads per libfcgi responder (h2o's own: 3x, see bench_start_h2o_worker)
+: "${BENCH_PHP_CHILDREN:=200}"       # static PHP-FPM children per pool (h2o's own: 3x)
+: "${BENCH_DJANGO_PROCESSES:=2}"     # uWSGI processes per Django worker (h2o's own: 3x)
 : "${BENCH_DJANGO_THREADS:=2}"       # uWSGI threads per process
 : "${BENCH_WORKER_BACKLOG:=1024}"    # listen backlog of every worker
 # Extra lines appended verbatim to a gateway's pool/backend section (fault
