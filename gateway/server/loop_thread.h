@@ -21,6 +21,7 @@
 #include "gateway/base/spare_cache.h"
 #include "gateway/base/recycler.h"
 #include "gateway/base/send_ring.h"
+#include "gateway/base/write_batch.h"
 #include "gateway/config/config.h"
 #include "gateway/routing/router.h"
 #include "gateway/server/access_log.h"
@@ -96,6 +97,14 @@ class LoopThread {
   static constexpr size_t kMaxKeptHeaderSlots = 64;
   static constexpr size_t kMaxSpareOutputBuffers = 128;
   static constexpr size_t kMaxKeptOutputBuffer = 16 * 1024;
+  // Worker connections' write batches (UpstreamConnection::new_batch):
+  // taken for the records of a request, given back once written. Shared by
+  // the thread's connections, so that a multiplexed one sending several
+  // requests in one loop iteration, and the batches the ring holds until
+  // the iteration's end, do not each allocate, and an idle connection holds
+  // none.
+  SpareCache<std::unique_ptr<WriteBatch>>& spare_batches() { return spare_batches_; }
+  static constexpr size_t kMaxSpareBatches = 128;
   const Router& router() const { return *router_; }
   Pool* pool(const std::string& name);
   bool stopping() const { return stopping_; }
@@ -169,6 +178,7 @@ class LoopThread {
   std::unique_ptr<Recycler<Exchange>> exchanges_;
   BufferCache output_buffers_{kMaxSpareOutputBuffers, kMaxKeptOutputBuffer};
   SpareCache<HeaderVector> spare_headers_{kMaxSpareHeaders};
+  SpareCache<std::unique_ptr<WriteBatch>> spare_batches_{kMaxSpareBatches};
   std::unique_ptr<Router> router_;
   std::map<std::string, std::unique_ptr<Pool>> pools_;
   std::list<std::unique_ptr<HttpConnection>> connections_;

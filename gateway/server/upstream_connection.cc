@@ -190,14 +190,13 @@ void UpstreamConnection::release(uint16_t id) {
 }
 
 std::unique_ptr<WriteBatch> UpstreamConnection::new_batch() {
-  if (spare_batch_) return std::move(spare_batch_);
+  if (auto spare = worker_.thread().spare_batches().take()) return spare;
   return std::make_unique<WriteBatch>();
 }
 
 void UpstreamConnection::recycle(std::unique_ptr<WriteBatch> batch) {
-  if (spare_batch_ || state_ == State::Closing) return;  // freed here
   batch->reset();  // lets go of its pins (request bodies) now
-  spare_batch_ = std::move(batch);
+  worker_.thread().spare_batches().give(std::move(batch));
 }
 
 void UpstreamConnection::send(uint16_t id, std::unique_ptr<WriteBatch> batch) {

@@ -52,8 +52,8 @@ class UpstreamConnection : private fcgi::StreamHandler {
   // Multiplexed: FCGI_ABORT_REQUEST is sent and the id stays taken until the
   // worker's END_REQUEST; the request's output is dropped meanwhile.
   void release(uint16_t id);
-  // An empty batch for send(): the spare one if the last batch was written
-  // whole (nearly always), else a new one.
+  // An empty batch for send(): one of the thread's spares (a batch written
+  // whole is given back at once), else a new one.
   std::unique_ptr<WriteBatch> new_batch();
   // Writes a batch of records of request |id|.
   void send(uint16_t id, std::unique_ptr<WriteBatch> batch);
@@ -159,7 +159,8 @@ class UpstreamConnection : private fcgi::StreamHandler {
   void wake_at(TimePoint due) { deadline_timer_.wake_at(now(loop_), due); }
   void stop_timer() { deadline_timer_.stop(); }
   void write_batch(std::unique_ptr<WriteBatch> batch);
-  // A batch libuv no longer holds: kept as the spare (reset), or freed.
+  // A batch libuv no longer holds: reset, and kept by the thread as a spare
+  // (LoopThread::spare_batches) or freed.
   void recycle(std::unique_ptr<WriteBatch> batch);
   void write_now(std::unique_ptr<WriteBatch> batch);
   void notify_drained();
@@ -214,7 +215,6 @@ class UpstreamConnection : private fcgi::StreamHandler {
   bool read_paused_ = false;
   bool keep_conn_ = true;         // FCGI_KEEP_CONN asked for the current request
   size_t write_backlog_ = 0;
-  std::unique_ptr<WriteBatch> spare_batch_;  // empty, for new_batch()
   TimePoint idle_since_{};
   Millis idle_limit_{};  // closed when idle this long (keepalive_timeout, or less: limit_idle)
   bool gave_poll_a_turn_ = false;  // a deadline waited one loop turn for unpolled I/O (unpolled_io.h)
