@@ -33,7 +33,8 @@
 # out while runnable, i.e. preempted, from /proc/PID/task/*/status) show why.
 #
 # Prints the Markdown summary; --out FILE writes it there, --append FILE
-# appends it as a section (bench/run.sh keeps such sections of RESULTS.md).
+# puts it into FILE as a section, in place of the one an earlier run put
+# there (bench/run.sh keeps such sections of RESULTS.md).
 # Everything it starts listens on 127.0.0.1 on ports the kernel picks and is
 # stopped by PID on exit; every wait is bounded.
 set -euo pipefail
@@ -247,5 +248,8 @@ EOF
 )
 printf '%s\n' "$summary"
 [[ -n $out ]] && printf '%s\n' "$summary" >"$out"
-[[ -n $append ]] && printf '\n%s\n' "$summary" >>"$append"
+if [[ -n $append ]]; then
+  printf '%s\n' "$summary" >"$work/section.md"
+  /usr/bin/python3 "$here/tool.py" append "$append" "$work/section.md"
+fi
 exit 0

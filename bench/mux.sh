@@ -15,7 +15,8 @@
 # --quick: 3 rounds of 3 s points (about 3 minutes); default: 5 rounds of
 # 10 s (about 10 minutes). --worker: examples/node/worker.js (node-fastcgi,
 # default) or examples/perl/worker.pl (Net::Async::FastCGI). The result
-# section is appended to bench/RESULTS.md (or --out) with the exact command.
+# section goes into bench/RESULTS.md (or --out), in place of the one an
+# earlier run wrote, with the exact command.
 # Every process started is stopped by PID on exit.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -154,7 +155,6 @@ for c in cs:
 EOF
 )
 {
-  echo
   echo "## Multiplexing: one $worker worker, multiplex on/off, nginx, HAProxy (bench/mux.sh)"
   echo
   echo "Command: \`$command_line\` — $(date -u '+%Y-%m-%d %H:%M UTC'), ${elapsed}s, $BENCH_BUILD_NOTE."
@@ -164,5 +164,7 @@ EOF
   echo "Gateways: fcgimux threads=$BENCH_THREADS \`multiplex = \"on\"\` / \`\"off\"\`; nginx $(nginx -v 2>&1 | sed 's/.*nginx\///') keepalive + fastcgi_keep_conn on; HAProxy $(haproxy -v 2>&1 | head -1 | awk '{print $3}') fcgi-app \`option keep-conn\`, \`option get-values\`, \`option mpxs-conns\`, \`option max-reqs 100\`, \`http-reuse always\`."
   echo
   echo "$section"
-} | tee -a "$out"
+} | tee "$work/section.md"
+# In place of the section an earlier run wrote, else at the end.
+/usr/bin/python3 "$here/tool.py" append "$out" "$work/section.md"
 cp "$raw" "${out%.md}.mux.raw.tsv"

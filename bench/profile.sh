@@ -30,8 +30,9 @@
 # The machine has no hardware counters here: the profile samples cpu-clock.
 #
 # It prints the summary (stdout); --out FILE also writes it there (Markdown),
-# --append FILE appends it as a section (e.g. --append bench/RESULTS.md: run.sh
-# keeps such sections when it rewrites RESULTS.md).
+# --append FILE puts it into FILE as a section, in place of an earlier run's
+# (e.g. --append bench/RESULTS.md: run.sh keeps such sections when it
+# rewrites RESULTS.md).
 # Nothing is written into the repository otherwise, except the Release build
 # in build-release/ that every bench script shares (FCGIMUX_BIN=... to use
 # another binary). Work files go to /tmp and are removed at the end unless
@@ -254,4 +255,4 @@ set +o pipefail   # `head` closes the pipes of perf report early
 } >"$summary"
 cat "$summary"
 [[ -z $out ]] || { cp "$summary" "$out"; bench_log "wrote $out"; }
-[[ -z $append ]] || { { echo; cat "$summary"; } >>"$append"; bench_log "appended to $append"; }
+[[ -z $append ]] || { /usr/bin/python3 "$here/tool.py" append "$append" "$summary"; bench_log "wrote its section in $append"; }

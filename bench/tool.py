@@ -14,6 +14,11 @@
                                     of those, the ones whose bytes_acked did not
                                     grow: no request answered in between)
   tool.py report RAW META OUT       writes RESULTS.md from the raw TSV and meta
+  tool.py append FILE SECTION       puts the Markdown SECTION (a file that starts
+                                    with a "## " heading) into FILE: in place of
+                                    the section with the same heading if FILE has
+                                    one, else at the end (floor.sh, profile.sh and
+                                    mux.sh --append: a rerun replaces its section)
   tool.py syscalls TICKS (GW PERF_STAT_CSV CPU_TXT)...
                                     bench/profile.sh: Markdown tables of CPU and
                                     system calls per request, gateways side by side
@@ -550,6 +555,35 @@ def _appended_sections(path):
     return text[nxt + 1:].rstrip("\n") + "\n" if nxt >= 0 else ""
 
 
+def append_section(path, section_path):
+    """Puts a section into a Markdown file: in place of the section with the
+    same "## " heading (up to the next "## " heading), else at the end."""
+    with open(section_path) as f:
+        section = f.read().strip("\n") + "\n"
+    heading = next((line for line in section.splitlines() if line.startswith("## ")), None)
+    if heading is None:
+        sys.exit("tool.py append: %s has no '## ' heading" % section_path)
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines(keepends=True)
+    except FileNotFoundError:
+        lines = []
+    out, replaced, skipping = [], False, False
+    for line in lines:
+        if line.startswith("## "):
+            skipping = line.rstrip("\n") == heading
+            if skipping and not replaced:
+                out.append(section + "\n")
+                replaced = True
+        if not skipping:
+            out.append(line)
+    text = "".join(out).rstrip("\n") + "\n"
+    if not replaced:
+        text += "\n" + section
+    with open(path, "w") as f:
+        f.write(text)
+
+
 # ------------------------------------------------------------------ profile.sh
 
 def _perf_stat(path):
@@ -790,6 +824,8 @@ def main():
         samples(sys.argv[2], int(sys.argv[3]))
     elif len(sys.argv) == 5 and sys.argv[1] == "report":
         report(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif len(sys.argv) == 4 and sys.argv[1] == "append":
+        append_section(sys.argv[2], sys.argv[3])
     else:
         sys.exit(__doc__)
 
