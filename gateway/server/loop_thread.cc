@@ -43,7 +43,7 @@ LoopThread::LoopThread(SharedState& shared, unsigned index, std::vector<int> lis
   for (const PoolConfig& p : shared_.config.pools) {
     std::vector<WorkerHealth*> health;
     for (auto& h : shared_.health.at(p.name)) health.push_back(h.get());
-    pools_[p.name] = std::make_unique<Pool>(p, health, *this);
+    pools_[p.name] = std::make_unique<Pool>(p, health, *shared_.queues.at(p.name), *this);
   }
   for (int fd : listen_fds_) {
     Listener& l = listeners_.emplace_back();

@@ -25,6 +25,7 @@
 #include "gateway/config/config.h"
 #include "gateway/routing/router.h"
 #include "gateway/server/access_log.h"
+#include "gateway/server/queue_board.h"
 #include "gateway/server/worker_health.h"
 
 namespace fcgimux {
@@ -44,6 +45,8 @@ struct SharedState {
   // One shared health record per configured worker, by pool name, in the
   // order of the pool's workers. Built before the threads start.
   std::map<std::string, std::vector<std::unique_ptr<WorkerHealth>>> health;
+  // Per pool: how long requests have waited for it on each thread.
+  std::map<std::string, std::unique_ptr<QueueBoard>> queues;
   // Every loop thread, so that a health change reaches them all.
   std::vector<class LoopThread*> threads;
   // Set before any thread is asked to stop: health notifications cease, so

@@ -7,8 +7,10 @@
 
 #include "gateway/server/exchange.h"
 #include "gateway/server/loop_thread.h"
+#include "gateway/server/queue_board.h"
 #include "gateway/server/worker.h"
 #include "gateway/upstream/saturation.h"
+#include "gateway/upstream/slot_share.h"
 
 namespace fcgimux {
 
@@ -18,8 +20,8 @@ namespace {
 constexpr unsigned kSuspectMultiple = 10;
 }  // namespace
 
-Pool::Pool(const PoolConfig& cfg, const std::vector<WorkerHealth*>& health, LoopThread& thread)
-    : cfg_(cfg), thread_(thread), balancer_(cfg.balance, cfg.workers.size()) {
+Pool::Pool(const PoolConfig& cfg, const std::vector<WorkerHealth*>& health, QueueBoard& queues, LoopThread& thread)
+    : cfg_(cfg), queues_(queues), thread_(thread), balancer_(cfg.balance, cfg.workers.size()) {
   for (size_t i = 0; i < cfg_.workers.size(); ++i)
     workers_.push_back(std::make_unique<Worker>(*this, cfg_.workers[i], *health[i], thread));
   uv_timer_init(thread.loop(), &queue_timer_);
@@ -28,7 +30,19 @@ Pool::Pool(const PoolConfig& cfg, const std::vector<WorkerHealth*>& health, Loop
 
 Pool::~Pool() = default;
 
-Worker* Pool::pick(const Exchange& ex, bool& any_admitted) {
+bool Pool::may_take(const Worker& w, unsigned capacity, TimePoint since) const {
+  if (capacity == 0) return true;
+  if (w.health().in_flight() >= int(capacity)) return false;
+  return may_take_slot(w.in_flight(), capacity, thread_.thread_count(), since, queues_.oldest_except(thread_.index()));
+}
+
+bool Pool::waiting_elsewhere() const { return queues_.oldest_except(thread_.index()).has_value(); }
+
+void Pool::publish_queue() {
+  queues_.publish(thread_.index(), queue_.empty() ? std::nullopt : std::optional<TimePoint>(queue_.front().since));
+}
+
+Worker* Pool::pick(const Exchange& ex, TimePoint waiting_since, bool& any_admitted) {
   const TimePoint t = now(thread_.loop());
   loads_.resize(workers_.size());
   bool untried_left = false;
@@ -39,7 +53,7 @@ Worker* Pool::pick(const Exchange& ex, bool& any_admitted) {
     // will soon (a completion, or the probe's answer): requests wait for it
     // in the queue rather than fail.
     any_admitted = any_admitted || v.admits || v.state == HealthState::Full || v.state == HealthState::Suspect;
-    const bool has_room = v.capacity == 0 || w.health().in_flight() < int(v.capacity);
+    const bool has_room = may_take(w, v.capacity, waiting_since);
     loads_[i] = {.eligible = v.admits && has_room,
                  .in_flight = w.in_flight(),
                  // Weights are scaled by 10 so that slow start's 10% of weight 1 is still 1.
@@ -60,9 +74,8 @@ Worker* Pool::pick(const Exchange& ex, bool& any_admitted) {
     bool any = false;
     for (size_t k = 0; k < workers_.size(); ++k) {
       const Worker& w = *workers_[k];
-      const unsigned cap = w.health().capacity();
       loads_[k].eligible = w.health().state() == HealthState::Suspect &&
-                           (cap == 0 || w.health().in_flight() < int(cap)) && !(untried_left && ex.tried(&w));
+                           may_take(w, w.health().capacity(), waiting_since) && !(untried_left && ex.tried(&w));
       any = any || loads_[k].eligible;
     }
     if (any) i = balancer_.pick(loads_, ex.sticky_key());
@@ -76,13 +89,14 @@ Pool::DispatchResult Pool::dispatch(Exchange* ex) {
   if (queue_.empty()) {
     for (size_t guard = 0; guard < workers_.size(); ++guard) {
       bool any_admitted = false;
-      Worker* w = pick(*ex, any_admitted);
+      Worker* w = pick(*ex, now(thread_.loop()), any_admitted);
       if (w == nullptr) {
         if (!any_admitted) break;  // all evicted: 503 at once, below
         goto enqueue;              // all full or being probed: wait for one
       }
-      if (w->assign(ex)) return {DispatchResult::Assigned};
-      // Connect failed at once; the worker is now disabled; try another.
+      if (w->assign(ex) == Worker::Assigned::Yes) return {DispatchResult::Assigned};
+      // Another thread took the last slot (the worker now looks full), or
+      // the connect failed at once (the worker is now disabled): try another.
     }
     {
       // Every worker is disabled. Tell the client when the first is back.
@@ -94,27 +108,64 @@ Pool::DispatchResult Pool::dispatch(Exchange* ex) {
     }
   }
 enqueue:
-  queue_.push_back({ex, now(thread_.loop()) + cfg_.queue_timeout});
+  {
+    const TimePoint t = now(thread_.loop());
+    queue_.push_back({ex, t, t + cfg_.queue_timeout});
+  }
+  if (queue_.size() == 1) publish_queue();  // only the front is on the board
   arm_queue_timer();
   return {DispatchResult::Queued};
 }
 
 void Pool::cancel(Exchange* ex) {
+  const size_t waiting = queue_.size();
   queue_.erase(std::remove_if(queue_.begin(), queue_.end(), [ex](const Waiting& w) { return w.ex == ex; }),
                queue_.end());
+  if (queue_.size() != waiting) publish_queue();
 }
 
 void Pool::on_capacity() {
+  const size_t waiting = queue_.size();
+  size_t lost_races = 0;
   while (!queue_.empty() && !closed_) {
     bool any_admitted = false;
-    Worker* w = pick(*queue_.front().ex, any_admitted);
-    if (w == nullptr) return;
+    Worker* w = pick(*queue_.front().ex, queue_.front().since, any_admitted);
+    if (w == nullptr) break;
     Waiting next = queue_.front();
     queue_.pop_front();
-    if (!w->assign(next.ex)) {
-      queue_.push_front(next);  // that worker just failed to connect; try the next one
-    }
+    const Worker::Assigned r = w->assign(next.ex);
+    if (r == Worker::Assigned::Yes) continue;
+    // That worker just failed to connect, or another thread took its last
+    // slot: the next pick does without it. (Bounded: a slot freed meanwhile
+    // is announced again.)
+    queue_.push_front(next);
+    if (r == Worker::Assigned::Full && ++lost_races > workers_.size()) break;
   }
+  if (queue_.size() != waiting) publish_queue();
+}
+
+bool Pool::hand_on_slot(Worker& w) {
+  // Sticky pools keep to the balancer: the request waiting longest may
+  // belong to another worker.
+  if (queue_.empty() || closed_ || cfg_.balance == Balance::Sticky) return false;
+  const unsigned cap = w.health().capacity();
+  if (cap == 0) return false;
+  // The shared count still holds the request that ended: at the cap it is
+  // this slot; past it (two threads took the last slot at once), the slot
+  // goes, and the worker is back under its cap.
+  if (w.health().in_flight() > int(cap)) return false;
+  const Waiting next = queue_.front();
+  if (next.ex->tried(&w) || !w.admits_new_work(now(thread_.loop()))) return false;
+  // w.in_flight() no longer counts the request that ended.
+  if (!may_take_slot(w.in_flight(), cap, thread_.thread_count(), next.since, queues_.oldest_except(thread_.index())))
+    return false;
+  queue_.pop_front();
+  if (w.assign(next.ex, /*slot_held=*/true) != Worker::Assigned::Yes) {
+    queue_.push_front(next);
+    return false;
+  }
+  publish_queue();
+  return true;
 }
 
 void Pool::arm_queue_timer() {
@@ -137,6 +188,7 @@ void Pool::on_queue_timer() {
     expired.push_back(queue_.front().ex);
     queue_.pop_front();
   }
+  if (!expired.empty()) publish_queue();
   for (Exchange* ex : expired) ex->on_queue_timeout();
   arm_queue_timer();
 }
@@ -157,13 +209,14 @@ void Pool::on_health_changed() {
     const HealthState s = w->health().state();
     if (s == HealthState::Disabled || s == HealthState::Probing) w->on_evicted();
     // Past its capacity in open connections (another thread needed one):
-    // idle ones here give way.
+    // as many idle ones here as are too many give way.
     // A backlog sign (capacity unknown): idle ones may hold the children a
     // fresh connection waits for.
     const unsigned cap = w->health().conn_capacity();
-    if ((cap > 0 && w->health().open_conns() > int(cap)) ||
-        !w->health().keeps_idle_connections(now(thread_.loop()), cfg_.keepalive_timeout))
+    if (!w->health().keeps_idle_connections(now(thread_.loop()), cfg_.keepalive_timeout))
       w->close_idle();
+    else if (cap > 0 && w->health().open_conns() > int(cap))
+      w->close_idle(size_t(w->health().open_conns() - int(cap)));
   }
   on_capacity();
 }
@@ -195,6 +248,7 @@ void Pool::close() {
   std::vector<Exchange*> waiting;
   for (auto& w : queue_) waiting.push_back(w.ex);
   queue_.clear();
+  publish_queue();
   for (Exchange* ex : waiting) ex->on_queue_timeout();
   for (auto& w : workers_) w->close_all();
   uv_timer_stop(&queue_timer_);

@@ -1,6 +1,8 @@
 // A pool of workers as seen by one loop thread: picks a worker with the
 // Balancer among those health admits, and queues requests (FIFO, bounded by
-// queue_timeout) when every admitted worker is at its concurrency cap.
+// queue_timeout) when every admitted worker is at its concurrency cap. The
+// slots of a capped worker are shared with the other threads' pools by the
+// rule in gateway/upstream/slot_share.h.
 #pragma once
 
 #include <uv.h>
@@ -21,13 +23,15 @@ namespace fcgimux {
 
 class Exchange;
 class LoopThread;
+class QueueBoard;
 class Worker;
 class WorkerHealth;
 
 class Pool {
  public:
   // |health| holds one shared WorkerHealth per configured worker, in order.
-  Pool(const PoolConfig& cfg, const std::vector<WorkerHealth*>& health, LoopThread& thread);
+  // |queues| is the pool's board, shared by every thread.
+  Pool(const PoolConfig& cfg, const std::vector<WorkerHealth*>& health, QueueBoard& queues, LoopThread& thread);
   ~Pool();
 
   struct DispatchResult {
@@ -40,6 +44,16 @@ class Pool {
   void cancel(Exchange* ex);
   // A worker finished a request: queued exchanges may go.
   void on_capacity();
+  // A request of this thread on capped worker |w| ended. Its slot goes
+  // straight to the request waiting longest here when this thread may keep
+  // it (may_take_slot()); the slot is then never seen free by the other
+  // threads, which would open a connection for it while this thread's
+  // stays idle. False: nothing here takes it.
+  bool hand_on_slot(Worker& w);
+  // Whether requests for this pool wait on another thread.
+  bool waiting_elsewhere() const;
+  // Whether requests for this pool wait on this thread.
+  bool waiting_here() const { return !queue_.empty(); }
 
   void close();   // shutdown: closes connections and the timer
   // Health changed somewhere (any thread): evicted workers give up what may
@@ -77,14 +91,22 @@ class Pool {
  private:
   struct Waiting {
     Exchange* ex;
+    TimePoint since;
     TimePoint deadline;
   };
-  Worker* pick(const Exchange& ex, bool& any_admitted);
+  // |waiting_since|: when |ex| started to wait (now, if it is not queued).
+  Worker* pick(const Exchange& ex, TimePoint waiting_since, bool& any_admitted);
+  // Whether this thread may take a slot of |w| for a request waiting since
+  // |since|: room under the cap, and its turn (slot_share.h).
+  bool may_take(const Worker& w, unsigned capacity, TimePoint since) const;
+  // Tells the other threads when the front of the queue started to wait.
+  void publish_queue();
   void arm_queue_timer();
   void on_queue_timer();
   static void on_queue_timer_cb(uv_timer_t* t);
 
   const PoolConfig& cfg_;
+  QueueBoard& queues_;
   LoopThread& thread_;
   std::vector<std::unique_ptr<Worker>> workers_;
   Balancer balancer_;

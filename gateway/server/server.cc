@@ -91,11 +91,12 @@ int Server::run() {
   std::vector<std::vector<int>> fds;
   if (!open_listeners(threads, fds)) return 1;
 
-  shared_ = std::unique_ptr<SharedState>(new SharedState{config_, log_, access_log_.get(), {}, "fcgimux/0.1.0", {}, {}, {}});
+  shared_ = std::unique_ptr<SharedState>(new SharedState{config_, log_, access_log_.get(), {}, "fcgimux/0.1.0", {}, {}, {}, {}});
   uint64_t seed = uint64_t(uv_hrtime());
   for (const PoolConfig& p : config_.pools) {
     auto& v = shared_->health[p.name];
     for (const WorkerConfig& w : p.workers) v.push_back(std::make_unique<WorkerHealth>(p, w, ++seed * 0x9E3779B97F4A7C15ull));
+    shared_->queues[p.name] = std::make_unique<QueueBoard>(threads);
   }
   if (config_.server.admin_listen) {
     // On the main thread's loop: it only waits for signals otherwise.

@@ -53,15 +53,16 @@ Worker::~Worker() = default;
 
 const PoolConfig& Worker::pool_config() const { return pool_.config(); }
 
-bool Worker::assign(Exchange* ex) {
+Worker::Assigned Worker::assign(Exchange* ex, bool slot_held) {
+  if (!slot_held && !health_.try_take_slot(health_.capacity())) return Assigned::Full;
   if (multiplexing()) {
     if (UpstreamConnection* c = shared_connection_for(*ex)) {
       attach(c, ex);
-      return true;
+      return Assigned::Yes;
     }
   } else if (UpstreamConnection* c = ex->needs_fresh_connection() ? nullptr : idle_connection_for(*ex)) {
     attach(c, ex);
-    return true;
+    return Assigned::Yes;
   }
   auto conn = std::make_unique<UpstreamConnection>(*this, thread_.loop(), multiplexing());
   UpstreamConnection* c = conn.get();
@@ -69,22 +70,24 @@ bool Worker::assign(Exchange* ex) {
   c->self_ = conns_.begin();
   const unsigned cap = health_.conn_capacity();
   if (cap > 0 && health_.open_conns() > int(cap)) {
-    // This new connection goes past the worker's capacity: the idle ones
-    // other threads keep must go, or it would wait behind them.
-    close_idle();
-    thread_.notify_health_changed();
+    // This new connection goes past the worker's capacity: as many idle
+    // ones as are too many must go, here or on the other threads, or it
+    // would wait behind them.
+    close_idle(size_t(health_.open_conns() - int(cap)));
+    if (health_.open_conns() > int(cap)) thread_.notify_health_changed();
   }
   if (!c->connect()) {
+    if (!slot_held) health_.add_in_flight(-1);
     on_failure(FailureKind::ConnectRefused, "connect failed");
-    return false;  // connect() closed it; on_connection_closed frees it
+    return Assigned::ConnectFailed;  // connect() closed it; on_connection_closed frees it
   }
   attach(c, ex);
-  return true;
+  return Assigned::Yes;
 }
 
 void Worker::attach(UpstreamConnection* c, Exchange* ex) {
-  ++in_flight_;
-  health_.add_in_flight(1);
+  ++in_flight_;  // the shared count has it already (assign())
+  health_.note_request_sent();
   idle_demand_.note_in_flight(in_flight_, now(thread_.loop()));
   c->attach(ex);  // tells the exchange its connection and request id
 }
@@ -166,14 +169,30 @@ UpstreamConnection* Worker::shared_connection_for(const Exchange& ex) {
 }
 
 void Worker::on_request_done(UpstreamConnection* c, bool ok) {
+  if (ok) note_success(c);
   bool freed_capacity = false;
   if (in_flight_ > 0) {
     --in_flight_;
-    health_.add_in_flight(-1);
-    // The cap is shared by every loop thread: a request queued on another
-    // thread may now go, so they are all told (not only this one).
+    // The slot goes to a request waiting here, if this thread may keep it
+    // (the shared count never drops, so no other thread sees it free) ...
+    if (ok && pool_.hand_on_slot(*this)) return;
+    // ... or is freed. The cap is shared by every loop thread: a request
+    // queued on another thread may now go, so they are all told.
     const unsigned cap = health_.capacity();
-    freed_capacity = cap > 0 && health_.in_flight() + 1 >= int(cap);
+    const bool waiting_elsewhere = pool_.waiting_elsewhere();
+    freed_capacity = cap > 0 && (health_.in_flight() >= int(cap) || waiting_elsewhere);
+    // This connection goes if it is one too many: requests wait for the
+    // slot on another thread, which will open a connection of its own (kept,
+    // this one would pin a child of a prefork worker), or the worker is past
+    // its connection capacity. Closed before the slot is seen free, so that
+    // the other thread's new connection never finds the worker past it.
+    const unsigned conn_cap = health_.conn_capacity();
+    if (c->idle() && !c->multiplexed() && conn_cap > 0 &&
+        ((freed_capacity && waiting_elsewhere) || health_.open_conns() > int(conn_cap))) {
+      idle_.erase(std::remove(idle_.begin(), idle_.end(), c), idle_.end());
+      c->close();
+    }
+    health_.add_in_flight(-1);
   }
   if (!ok && health_.in_flight() == 0) {
     const auto t = health_.on_nothing_in_flight(now(thread_.loop()));
@@ -182,17 +201,18 @@ void Worker::on_request_done(UpstreamConnection* c, bool ok) {
       thread_.notify_health_changed();
     }
   }
-  if (ok) {
-    if (c->requests_served() >= 2) keepalive_proven_ = true;
-    health_.on_completion(now(thread_.loop()));
-    auto t = health_.on_success(now(thread_.loop()));
-    if (t.changed()) {
-      log_transition(t, "one of our requests completed");
-      thread_.notify_health_changed();
-    }
-  }
   pool_.on_capacity();
   if (freed_capacity) thread_.notify_health_changed();
+}
+
+void Worker::note_success(UpstreamConnection* c) {
+  if (c->requests_served() >= 2) keepalive_proven_ = true;
+  health_.on_completion(now(thread_.loop()));
+  auto t = health_.on_success(now(thread_.loop()));
+  if (t.changed()) {
+    log_transition(t, "one of our requests completed");
+    thread_.notify_health_changed();
+  }
 }
 
 void Worker::forget_request() {
@@ -216,8 +236,11 @@ void Worker::on_connection_idle(UpstreamConnection* c) {
     idle_cap = idle_demand_.idle_to_keep(pc.max_idle_conns, in_flight_ > 0 ? in_flight_ - 1 : 0, t);
   // Never keep more connections open than the worker's capacity: an idle one
   // would pin a child that another thread's new connection then waits for.
+  // Unless a request waits here: it takes this very connection at once
+  // (Pool::hand_on_slot()), or on_request_done() closes it; closed here, it
+  // would be replaced by a new one, past the capacity again.
   const unsigned cap = health_.conn_capacity();
-  const bool over_capacity = cap > 0 && health_.open_conns() > int(cap);
+  const bool over_capacity = cap > 0 && health_.open_conns() > int(cap) && !pool_.waiting_here();
   const bool keeps = keeps_connections_ && (c->multiplexed() || c->keep_conn());
   if (keeps && !thread_.stopping() && idle_.size() < idle_cap && !over_capacity && admits_new_work(t) &&
       health_.keeps_idle_connections(t, pc.keepalive_timeout)) {
@@ -481,9 +504,12 @@ void Worker::on_connection_closed(UpstreamConnection* c) {
   conns_.erase(c->self_);  // frees |c|: this was its last close callback
 }
 
-void Worker::close_idle() {
-  auto idle = std::exchange(idle_, {});
-  for (UpstreamConnection* c : idle) c->close();
+void Worker::close_idle(size_t most) {
+  // The least recently used first: they are at the front.
+  const size_t n = std::min(most, idle_.size());
+  std::vector<UpstreamConnection*> closing(idle_.begin(), idle_.begin() + ptrdiff_t(n));
+  idle_.erase(idle_.begin(), idle_.begin() + ptrdiff_t(n));
+  for (UpstreamConnection* c : closing) c->close();
 }
 
 void Worker::close_all() {

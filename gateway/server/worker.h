@@ -3,6 +3,7 @@
 // threads share.
 #pragma once
 
+#include <cstdint>
 #include <list>
 #include <memory>
 #include <string>
@@ -33,9 +34,15 @@ class Worker {
   Worker(Pool& pool, const WorkerConfig& cfg, WorkerHealth& health, LoopThread& thread);
   ~Worker();
 
-  // Gives |ex| a connection: an idle kept-alive one, else a new one. Returns
-  // false when a new connection could not even be started.
-  bool assign(Exchange* ex);
+  enum class Assigned {
+    Yes,
+    Full,           // another thread took the last slot first
+    ConnectFailed,  // a new connection could not even be started
+  };
+  // Gives |ex| a slot under the worker's cap and a connection: an idle
+  // kept-alive one, else a new one. |slot_held|: the caller hands over the
+  // slot of a request that just ended on this thread (it stays counted).
+  Assigned assign(Exchange* ex, bool slot_held = false);
   // A request on |c| ended (or was let go). |ok|: the worker completed it.
   void on_request_done(UpstreamConnection* c, bool ok);
   // A request on a connection being closed at shutdown is let go uncounted.
@@ -76,7 +83,8 @@ class Worker {
   // Called from the connection's last close callback: frees it.
   void on_connection_closed(UpstreamConnection* c);
   void close_all();
-  void close_idle();
+  // Closes idle connections, the least recently used first: |most| of them.
+  void close_idle(size_t most = SIZE_MAX);
 
   bool admits_new_work(TimePoint now) const { return health_.admits_new_work(now); }
   unsigned in_flight() const { return in_flight_; }
@@ -99,6 +107,8 @@ class Worker {
   // pool says "on"), and it keeps connections open.
   bool multiplexing() const;
   void log_transition(const HealthTransition& t, std::string_view cause);
+  // A request on |c| completed: what that proves of the worker.
+  void note_success(UpstreamConnection* c);
   void apply_probe(const ProbeResult& r);
 
   Pool& pool_;

@@ -76,6 +76,21 @@ class WorkerHealth {
     if (delta > 0) requests_sent_.fetch_add(uint64_t(delta), std::memory_order_relaxed);
   }
   int in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
+  // Takes one of the worker's |cap| slots (0: no cap) for a request. Every
+  // thread takes from this one count, and two that saw the last slot free
+  // at once must not both get it: false for the one that came second.
+  bool try_take_slot(unsigned cap) {
+    if (cap == 0) {
+      in_flight_.fetch_add(1, std::memory_order_relaxed);
+      return true;
+    }
+    int n = in_flight_.load(std::memory_order_relaxed);
+    do {
+      if (n >= int(cap)) return false;
+    } while (!in_flight_.compare_exchange_weak(n, n + 1, std::memory_order_relaxed));
+    return true;
+  }
+  void note_request_sent() { requests_sent_.fetch_add(1, std::memory_order_relaxed); }
   // Our open connections to this worker (busy and idle), all threads together.
   // A prefork worker (PHP-FPM) ties a child to each open connection, idle ones
   // included, so past its capacity a new connection waits in its backlog.

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
@@ -239,6 +240,7 @@ Load::Load(int port, LoadOptions opts) : st_(std::make_shared<State>()) {
   st_->running = st_->opts.threads;
   for (int t = 0; t < st_->opts.threads; ++t) {
     threads_.emplace_back([st = st_] {
+      std::unique_ptr<HttpClient> kept; // keep_alive: this thread's connection
       while (!st->stop && Clock::now() < st->until) {
         const int n = st->next++;
         if (n >= st->opts.max_requests)
@@ -249,14 +251,24 @@ Load::Load(int port, LoadOptions opts) : st_(std::make_shared<State>()) {
         const std::string body = st->opts.body ? st->opts.body(n) : std::string();
         s.start = Clock::now();
         try {
-          Response r = http_request(st->port, st->opts.method, s.target, {}, body,
-                                    st->opts.request_timeout);
+          Response r;
+          if (st->opts.keep_alive) {
+            if (!kept)
+              kept = std::make_unique<HttpClient>(st->port, st->opts.request_timeout);
+            r = kept->request(st->opts.method, s.target, {}, body);
+            if (r.until_close || Response::lower(r.header("connection")) == "close")
+              kept.reset();
+          } else {
+            r = http_request(st->port, st->opts.method, s.target, {}, body,
+                             st->opts.request_timeout);
+          }
           s.status = r.status;
           s.worker = r.header("x-worker");
           s.retry_after = r.header("retry-after");
           s.body = r.body.size() > 200 ? r.body.substr(0, 200) : r.body;
         } catch (const std::exception &e) {
           s.error = e.what();
+          kept.reset();
         }
         s.end = Clock::now();
         {

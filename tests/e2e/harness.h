@@ -358,6 +358,10 @@ struct LoadOptions {
   Duration max_time = 20000ms; // then the threads stop by themselves
   Duration pause = 10ms;       // between two requests of one thread
   Duration request_timeout = 15000ms;
+  // Each thread keeps its connection for the next request (as wrk does),
+  // opening a new one only after an error; otherwise every request gets a
+  // new connection.
+  bool keep_alive = false;
   std::string method = "GET";
   // The target of request |n| (default "/hello?id=N"), and its body.
   std::function<std::string(int)> target;
@@ -365,7 +369,7 @@ struct LoadOptions {
 };
 
 // |threads| client threads sending requests to 127.0.0.1:|port|, each on a
-// new connection, until stop(), |max_requests| or |max_time|. Every request
+// new connection unless keep_alive, until stop(), |max_requests| or |max_time|. Every request
 // ends in a sample: a response or an error, never a hang (request_timeout).
 class Load {
 public:

@@ -4,6 +4,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <thread>
+
 using namespace fcgimux;
 
 namespace {
@@ -113,4 +116,40 @@ TEST_CASE("multiplexing: requests per connection and in all, from FCGI_MAX_REQS 
     h.learn_capacity(0, true, 15);
     CHECK(h.capacity() == 15);  // and never more than it said
   }
+}
+
+TEST_CASE("WorkerHealth: threads racing for the last slot never take more than the cap", "[capacity]") {
+  // Loop threads share one count per worker: two that see the last slot
+  // free at once must not both get it.
+  PoolConfig pool;
+  WorkerHealth h(pool, worker(), 1);
+  constexpr unsigned kCap = 2;
+  std::atomic<int> most{0};
+  std::atomic<long> taken{0};
+  auto race = [&] {
+    for (int i = 0; i < 100000; ++i) {
+      if (!h.try_take_slot(kCap)) continue;
+      ++taken;
+      // Hold the slot a moment, watching the count.
+      for (int k = 0; k < 20; ++k) {
+        const int now = h.in_flight();
+        int seen = most.load();
+        while (now > seen && !most.compare_exchange_weak(seen, now)) {
+        }
+      }
+      h.add_in_flight(-1);
+    }
+  };
+  std::thread a(race), b(race), c(race), d(race);
+  a.join();
+  b.join();
+  c.join();
+  d.join();
+  CHECK(taken > 0);
+  CHECK(most <= int(kCap));
+  CHECK(h.in_flight() == 0);
+  // No cap: always taken.
+  CHECK(h.try_take_slot(0));
+  CHECK(h.try_take_slot(0));
+  CHECK(h.in_flight() == 2);
 }
