@@ -23,6 +23,12 @@
 : "${BENCH_MAX_BODY_MB:=64}"         # request body limit (MiB)
 : "${BENCH_UPSTREAM_IDLE:=16}"       # idle kept-alive worker connections per worker per thread/process
 : "${BENCH_UPSTREAM_KEEPALIVE_TIMEOUT:=4}"  # seconds an idle worker connection is kept
+# fcgimux max_conns: connections per worker (all threads), requests past it
+# wait in fcgimux's queue; 0 = no cap. HAProxy's equivalent (`maxconn` per
+# server, BENCH_HAPROXY_SERVER_EXTRA) measured slower and stays off; nginx
+# (open source) answers 502 at max_conns instead of queueing; lighttpd and
+# h2o have none. bench/README.md, "Connections per worker", has the figures.
+: "${BENCH_FCGIMUX_MAX_CONNS:=24}"
 : "${BENCH_LIBFCGI_THREADS:=200}"    # threads per libfcgi responder (h2o's own: 3x, see bench_start_h2o_worker)
 : "${BENCH_PHP_CHILDREN:=200}"       # static PHP-FPM children per pool (h2o's own: 3x)
 : "${BENCH_DJANGO_PROCESSES:=2}"     # uWSGI processes per Django worker (h2o's own: 3x)
@@ -34,6 +40,7 @@
 : "${BENCH_FCGIMUX_SERVER_EXTRA:=}"  # lines appended to fcgimux's [server] (bench/floor.sh: io_uring = false)
 : "${BENCH_NGINX_SERVER_EXTRA:=}"    # appended to each nginx upstream `server` line
 : "${BENCH_LIGHTTPD_HOST_EXTRA:=}"   # appended inside each lighttpd host block
+: "${BENCH_HAPROXY_SERVER_EXTRA:=}"   # appended to HAProxy's default-server line (e.g. maxconn 24)
 : "${BENCH_HAPROXY_FCGI_APP_EXTRA:=}" # lines appended to HAProxy's fcgi-app section (bench/mux.sh: mpxs-conns)
 # Logging for fault runs (defaults: the quiet benchmark settings):
 : "${BENCH_FCGIMUX_LOG_LEVEL:=warn}"  # fcgimux log_level (error_log is DIR/fcgimux-error.log)
@@ -406,6 +413,7 @@ connect_timeout = "${BENCH_CONNECT_TIMEOUT}s"
 response_timeout = "${BENCH_RESPONSE_TIMEOUT}s"
 keepalive_timeout = "${BENCH_UPSTREAM_KEEPALIVE_TIMEOUT}s"
 max_idle_conns = $BENCH_UPSTREAM_IDLE
+max_conns = $BENCH_FCGIMUX_MAX_CONNS
 $BENCH_FCGIMUX_POOL_EXTRA
 EOF
       ;;
@@ -531,7 +539,7 @@ backend be
   balance leastconn
   http-reuse always
   use-fcgi-app app
-  default-server pool-max-conn $((BENCH_UPSTREAM_IDLE * BENCH_THREADS)) pool-purge-delay ${BENCH_UPSTREAM_KEEPALIVE_TIMEOUT}s
+  default-server pool-max-conn $((BENCH_UPSTREAM_IDLE * BENCH_THREADS)) pool-purge-delay ${BENCH_UPSTREAM_KEEPALIVE_TIMEOUT}s${BENCH_HAPROXY_SERVER_EXTRA:+ $BENCH_HAPROXY_SERVER_EXTRA}
 $servers
 EOF
       ;;

@@ -43,6 +43,10 @@ concurrencies=(64 256)
 path=/hello
 gateways=(fcgimux-mux fcgimux-off nginx haproxy)
 
+# No connection cap (bench/lib.sh sets one for run.sh): with multiplexing
+# off, fcgimux opens a connection per request in flight, which is what this
+# comparison counts.
+BENCH_FCGIMUX_MAX_CONNS=${BENCH_FCGIMUX_MAX_CONNS:-0}
 # shellcheck source=bench/lib.sh
 source "$here/lib.sh"
 

@@ -53,6 +53,9 @@ export BENCH_CONNECT_TIMEOUT=1 BENCH_RESPONSE_TIMEOUT=2
 export BENCH_NGINX_SERVER_EXTRA="max_fails=1 fail_timeout=10s"
 export BENCH_LIGHTTPD_HOST_EXTRA='"disable-time" => 1'
 export BENCH_FCGIMUX_POOL_EXTRA=""
+# No connection cap: the fault scenarios measure detection and recovery as
+# they did before the benchmark's cap (bench/lib.sh) was set.
+export BENCH_FCGIMUX_MAX_CONNS=0
 # fcgimux logs every health transition at info (BENCH_FCGIMUX_LOG_LEVEL=debug
 # adds one line per re-admission probe that finds a worker still out).
 export BENCH_FCGIMUX_LOG_LEVEL=${BENCH_FCGIMUX_LOG_LEVEL:-info} BENCH_NGINX_LOG_LEVEL=warn
