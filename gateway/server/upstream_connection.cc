@@ -550,6 +550,10 @@ void UpstreamConnection::arm_timer() {
   // held for a probe, and, while no byte has come yet, its early-suspicion
   // point.
   if (state_ != State::Active || read_paused_) return;
+  if (const TimePoint wake = next_deadline(); wake != TimePoint::max()) wake_at(wake);
+}
+
+TimePoint UpstreamConnection::next_deadline() const {
   const Millis response_timeout = worker_.pool_config().response_timeout;
   TimePoint wake = TimePoint::max();
   for (const Stream& s : streams_) {
@@ -561,8 +565,7 @@ void UpstreamConnection::arm_timer() {
     if (s.exchange && !s.got_response_bytes && !s.suspected) wake = std::min(wake, s.suspect_at);
   }
   if (watching_backlog()) wake = std::min(wake, streams_.front().started + backlog_wait_);
-  if (wake == TimePoint::max()) return;
-  wake_at(wake);
+  return wake;
 }
 
 bool UpstreamConnection::watching_backlog() const {
@@ -741,6 +744,16 @@ void UpstreamConnection::on_timer() {
       close();  // kept long enough
       return;
     case State::Active:
+      // Woken for an earlier request's deadline (the timer is only ever moved
+      // earlier, lazy_timer.h): the requests in flight now have none due yet.
+      // Under load this is most wake-ups (a connection serves a request
+      // every millisecond, each with a deadline 100 ms or more ahead), and
+      // neither the poll(2) below nor check_deadlines() has anything to do.
+      if (now(loop_) < next_deadline()) {
+        gave_poll_a_turn_ = false;
+        arm_timer();
+        return;
+      }
       // Bytes from the worker waiting unpolled are read first: they may be
       // the answer a deadline is about to be judged without (unpolled_io.h).
       if (!std::exchange(gave_poll_a_turn_, true) && has_unpolled_io(tcp_, AwaitedIo::Read)) {

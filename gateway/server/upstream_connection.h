@@ -156,6 +156,9 @@ class UpstreamConnection : private fcgi::StreamHandler {
   void fail(Error e, FailureKind kind, std::string_view detail);
   void abandon(uint16_t id, bool reached_worker);
   void arm_timer();
+  // The earliest of the deadlines arm_timer() wakes for; TimePoint::max()
+  // when there is none.
+  TimePoint next_deadline() const;
   void wake_at(TimePoint due) { deadline_timer_.wake_at(now(loop_), due); }
   void stop_timer() { deadline_timer_.stop(); }
   void write_batch(std::unique_ptr<WriteBatch> batch);
