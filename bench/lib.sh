@@ -28,6 +28,8 @@
 # server, BENCH_HAPROXY_SERVER_EXTRA) measured slower and stays off; nginx
 # (open source) answers 502 at max_conns instead of queueing; lighttpd and
 # h2o have none. bench/README.md, "Connections per worker", has the figures.
+# Set the cap here, not in BENCH_FCGIMUX_POOL_EXTRA: the pool would then
+# have max_conns twice, which fcgimux rejects as a config error.
 : "${BENCH_FCGIMUX_MAX_CONNS:=24}"
 : "${BENCH_LIBFCGI_THREADS:=200}"    # threads per libfcgi responder (h2o's own: 3x, see bench_start_h2o_worker)
 : "${BENCH_PHP_CHILDREN:=200}"       # static PHP-FPM children per pool (h2o's own: 3x)
