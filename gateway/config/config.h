@@ -46,8 +46,8 @@ struct ServerConfig {
   // GET /status (JSON: pools, workers, health, counters) on this loopback
   // address; nullopt ("" in the file) = no admin listener.
   std::optional<SocketAddress> admin_listen;
-  // Hand each loop iteration's client writes to the kernel in one
-  // io_uring_enter where the kernel allows it (see gateway/base/send_ring.h).
+
+
   bool io_uring = true;
 };
 

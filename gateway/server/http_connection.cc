@@ -82,7 +82,7 @@ bool HttpConnection::accept(uv_stream_t* server) {
 void HttpConnection::start_reading() {
   if (reading_ || phase_ == Phase::Closing) return;
   reading_ = true;
-  uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &HttpConnection::on_alloc_cb,
+  thread_.read_start(&tcp_, read_slot_, &HttpConnection::on_alloc_cb,
                 &HttpConnection::on_read_cb);
 }
 
@@ -90,7 +90,7 @@ void HttpConnection::pause_reading() {
   read_paused_ = true;
   if (reading_) {
     reading_ = false;
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    thread_.read_stop(&tcp_, read_slot_);
   }
 }
 
@@ -121,7 +121,7 @@ void HttpConnection::on_read(ssize_t nread, const uv_buf_t* buf) {
   if (nread < 0) {
     peer_eof_ = true;
     reading_ = false;
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    thread_.read_stop(&tcp_, read_slot_);
     if (exchange_) {
       // A client may half-close after sending its request and still read the
       // answer; a request cut short is another matter.
@@ -168,7 +168,7 @@ void HttpConnection::process_input(std::span<const std::byte> fresh) {
   }
   if (pending_input_.size() - pending_pos_ > kMaxPendingInput && reading_) {
     reading_ = false;
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    thread_.read_stop(&tcp_, read_slot_);
   }
 }
 
@@ -468,7 +468,7 @@ void HttpConnection::release_output() {
 void HttpConnection::flush_now() {
   flush_scheduled_ = false;
   if (closed_) {
-    tried_write_ = SendRing::kNotSent;  // (a ring result for a closed socket means nothing)
+    tried_write_ = IoRing::kNotSent;  // (a ring result for a closed socket means nothing)
     return;
   }
   if (!writing_) start_write();
@@ -494,9 +494,9 @@ int HttpConnection::fd() const {
 void HttpConnection::start_write() {
   if (out_.empty()) return;
   // Write at once what the socket takes; only the rest waits for a callback.
-  // The thread's SendRing may have done that already for this flush.
-  int n = std::exchange(tried_write_, SendRing::kNotSent);
-  if (n == SendRing::kNotSent) {
+  // The thread's IoRing may have done that already for this flush.
+  int n = std::exchange(tried_write_, IoRing::kNotSent);
+  if (n == IoRing::kNotSent) {
     uv_buf_t now_buf = uv_buf_init(out_.data(), unsigned(out_.size()));
     n = uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &now_buf, 1);
   }
@@ -610,7 +610,7 @@ void HttpConnection::after_flush() {
 
 void HttpConnection::start_reading_for_linger() {
   reading_ = true;
-  uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &HttpConnection::on_alloc_cb, &HttpConnection::on_read_cb);
+  thread_.read_start(&tcp_, read_slot_, &HttpConnection::on_alloc_cb, &HttpConnection::on_read_cb);
 }
 
 void HttpConnection::on_shutdown_cb(uv_shutdown_t* req, int status) {
@@ -620,6 +620,15 @@ void HttpConnection::on_shutdown_cb(uv_shutdown_t* req, int status) {
 }
 
 void HttpConnection::abort() {
+  // Bytes queued for the client and not yet tried go out first, as far as
+  // the socket takes them now: a response cut short (a worker that failed
+  // mid-response) still delivers every byte the worker sent. With reads
+  // through the IoRing a worker's last bytes and its close are handed out
+  // together, before this iteration's flush.
+  if (!closed_ && !writing_ && !out_.empty()) {
+    uv_buf_t now_buf = uv_buf_init(out_.data(), unsigned(out_.size()));
+    uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &now_buf, 1);
+  }
   if (exchange_) {
     exchange_->on_client_gone();
     thread_.reaper().defer(std::move(exchange_));
@@ -639,6 +648,7 @@ void HttpConnection::close() {
   }
   deadline_timer_.stop();
   uv_timer_stop(&write_timer_);
+  thread_.read_release(read_slot_);  // before the socket is closed (ring_reads.h)
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &HttpConnection::on_close_cb);
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &HttpConnection::on_close_cb);
   uv_close(reinterpret_cast<uv_handle_t*>(&write_timer_), &HttpConnection::on_close_cb);

@@ -20,7 +20,8 @@
 
 #include "gateway/base/clock.h"
 #include "gateway/base/lazy_timer.h"
-#include "gateway/base/send_ring.h"
+#include "gateway/base/io_ring.h"
+#include "gateway/base/ring_reads.h"
 #include "gateway/cgi/cgi_params.h"
 #include "gateway/http/http_parser.h"
 
@@ -57,10 +58,10 @@ class HttpConnection : public HttpRequestSink {
   }
   // Called by the LoopThread after this iteration's I/O callbacks.
   void flush_now();
-  // For the thread's SendRing, just before flush_now(): the bytes
+  // For the thread's IoRing, just before flush_now(): the bytes
   // flush_now() would try to write at once (empty: none, or a write is
   // already under way), the socket, and what the ring made of them
-  // (SendRing::kNotSent: nothing; flush_now() then writes itself).
+  // (IoRing::kNotSent: nothing; flush_now() then writes itself).
   std::span<const char> bytes_to_try() const;
   int fd() const;
   void set_tried_write(int32_t result) { tried_write_ = result; }
@@ -148,6 +149,7 @@ class HttpConnection : public HttpRequestSink {
 
   LoopThread& thread_;
   uv_tcp_t tcp_{};
+  ReadSlot read_slot_;  // its reads through the thread's IoRing, if any (LoopThread::read_start)
   uv_timer_t timer_{};
   LazyTimer deadline_timer_{timer_, &HttpConnection::on_timer_cb};  // timer_, moved only earlier
   uv_timer_t write_timer_{};    // runs while a write waits on the client (write_timeout)
@@ -164,7 +166,7 @@ class HttpConnection : public HttpRequestSink {
   std::string out_;             // bytes queued while a write is in flight
                                 // (from LoopThread::output_buffers(), given back once written)
   bool writing_ = false;
-  int32_t tried_write_ = SendRing::kNotSent;  // see set_tried_write()
+  int32_t tried_write_ = IoRing::kNotSent;  // see set_tried_write()
   bool flush_scheduled_ = false;
   size_t queued_bytes_ = 0;
 

@@ -80,24 +80,59 @@ void LoopThread::start() {
     rearm_health_timer();
   }
   thread_ = std::thread([this] { run(); });
+  ring_ready_.get_future().wait();
 }
 
-void LoopThread::on_flush_check_cb(uv_check_t* h) { static_cast<LoopThread*>(h->data)->flush_pending(); }
+void LoopThread::on_flush_check_cb(uv_check_t* h) { static_cast<LoopThread*>(h->data)->flush_pending(false); }
 
-void LoopThread::on_flush_prepare_cb(uv_prepare_t* h) { static_cast<LoopThread*>(h->data)->flush_pending(); }
+void LoopThread::on_flush_prepare_cb(uv_prepare_t* h) { static_cast<LoopThread*>(h->data)->flush_pending(true); }
 
-void LoopThread::on_flush_idle_cb(uv_idle_t* h) { static_cast<LoopThread*>(h->data)->flush_pending(); }
+void LoopThread::on_flush_idle_cb(uv_idle_t* h) { static_cast<LoopThread*>(h->data)->flush_pending(false); }
 
-void LoopThread::flush_pending() {
-  if (flush_queue_.empty() && upstream_flush_queue_.empty()) {
-    uv_idle_stop(&flush_idle_);
-    return;
-  }
+void LoopThread::on_ring_event_cb(uv_poll_t* h, int, int) {
+  auto* self = static_cast<LoopThread*>(h->data);
+  if (!self->io_ring_) return;
+  // Only a wake-up: the completions are taken in the check phase, next.
+  uint64_t count;
+  [[maybe_unused]] ssize_t n = ::read(self->io_ring_->event_fd(), &count, sizeof count);
+  self->io_ring_->set_notify(false);
+}
+
+// Runs after the I/O callbacks (check), before the loop may block (prepare)
+// and while the idle handle is active. Sends what connections queued, and
+// with receives, hands out what arrived meanwhile, which usually queues
+// more: a few rounds go on while there is work, each one io_uring_enter.
+void LoopThread::flush_pending(bool before_poll) {
   // A connection in a queue is alive: close() takes it out of the queue,
   // and close callbacks (which free) run after check and before prepare.
+  constexpr int kMaxRounds = 8;  // then timers and new connections get their turn
+  if (io_ring_) {
+    io_ring_->set_notify(false);  // no eventfd wake-ups while we are awake anyway
+    for (int round = 0; round < kMaxRounds && io_ring_; ++round)
+      if (!run_ring()) break;
+  } else {
+    flush_without_ring();
+  }
+  bool more = !flush_queue_.empty() || !upstream_flush_queue_.empty();
+  if (io_ring_ && before_poll && !more) {
+    // From here the loop may sleep in epoll_wait: a receive completing
+    // must then wake it through the eventfd. Anything that arrived before
+    // this line is seen by has_news() below instead.
+    io_ring_->set_notify(true);
+  }
+  if (io_ring_) more = more || io_ring_->has_news() || (ring_reads_ && (ring_reads_->has_kept() || ring_reads_->has_queued()));
+  // Work left (the rounds ran out, a write that completed at once let an
+  // exchange refill from its spill file, data arrived): nothing else may
+  // wake the loop, so an active idle handle keeps the next poll from
+  // blocking.
+  if (more) uv_idle_start(&flush_idle_, &LoopThread::on_flush_idle_cb);
+  else uv_idle_stop(&flush_idle_);
+}
+
+void LoopThread::flush_without_ring() {
+  if (flush_queue_.empty() && upstream_flush_queue_.empty()) return;
   auto upstream = std::exchange(upstream_flush_queue_, {});
   auto batch = std::exchange(flush_queue_, {});
-  if (send_ring_) send_through_ring(upstream, batch);
   // Requests to workers first: they start working while the responses go out.
   for (UpstreamConnection* u : upstream) u->flush_unsent();
   for (HttpConnection* c : batch) c->flush_now();
@@ -110,47 +145,95 @@ void LoopThread::flush_pending() {
     batch.clear();
     flush_queue_.swap(batch);
   }
-  if (flush_queue_.empty() && upstream_flush_queue_.empty()) {
-    uv_idle_stop(&flush_idle_);
-    return;
-  }
-  // A flush queued more (a write that completed at once let an exchange
-  // refill from its spill file): nothing else may wake the loop, so an
-  // active idle handle keeps the next poll from blocking until it is sent.
-  uv_idle_start(&flush_idle_, &LoopThread::on_flush_idle_cb);
 }
 
 // Every connection's bytes go to the kernel in one io_uring_enter (see
-// send_ring.h: one return to user space, so at most one preemption by the
-// threads the writes wake, for the whole batch, instead of one per write).
-// Each connection is told its result and then flushes as usual.
-void LoopThread::send_through_ring(std::vector<UpstreamConnection*>& upstream,
-                                   std::vector<HttpConnection*>& clients) {
-  // Tags: the index into |clients|, or into |upstream| with the top bit set.
-  constexpr uint64_t kUpstream = uint64_t(1) << 63;
-  auto apply = [&](uint64_t tag, int32_t result) {
-    if (tag & kUpstream) upstream[tag & ~kUpstream]->set_tried_write(result);
-    else clients[tag]->set_tried_write(result);
+// io_ring.h: one return to user space, so at most one preemption by the
+// threads the writes wake, for the whole batch, instead of one per write),
+// with the receives armed or cancelled since the last one; the same call
+// collects what the receives got. Each connection is told its send's result
+// and flushes as usual; then the receives' bytes are handed to their
+// sockets' read callbacks. False when there was nothing to do.
+bool LoopThread::run_ring() {
+  bool worked = ring_reads_ && ring_reads_->has_kept() && ring_reads_->deliver_kept();
+  const bool flushes = !flush_queue_.empty() || !upstream_flush_queue_.empty();
+  if (!flushes && !io_ring_->has_news() && !(ring_reads_ && ring_reads_->has_queued())) return worked;
+  auto upstream = std::exchange(upstream_flush_queue_, {});
+  auto batch = std::exchange(flush_queue_, {});
+  // Tags: the index into |batch|, or into |upstream| with kUpstreamSend;
+  // receives and cancels are RingReads' (top bits 10 and 11).
+  constexpr uint64_t kUpstreamSend = uint64_t(1) << 62;
+  received_.clear();
+  auto apply = [&](uint64_t tag, int32_t res, uint32_t flags) {
+    if (RingReads::is_recv(tag)) received_.push_back({tag, res, flags});
+    else if (tag == RingReads::kCancelTag) return;
+    else if (tag & kUpstreamSend) upstream[tag & ~kUpstreamSend]->set_tried_write(res);
+    else batch[tag]->set_tried_write(res);
   };
+  if (ring_reads_) ring_reads_->queue_into_ring();  // what does not fit waits for the next round
   auto queue = [&](int fd, auto bytes, uint64_t tag) {
-    if (send_ring_->queue(fd, bytes, tag)) return;
-    send_ring_->submit(apply);  // full: send these, then start again
-    if (!send_ring_->broken()) send_ring_->queue(fd, bytes, tag);
+    if (io_ring_->queue(fd, bytes, tag)) return;
+    io_ring_->run(apply);  // full: send these, then start again
+    if (!io_ring_->broken()) io_ring_->queue(fd, bytes, tag);
   };
   for (size_t i = 0; i < upstream.size(); ++i) {
     std::span<const iovec> iov = upstream[i]->unsent_iovecs();
-    if (!iov.empty() && iov.size() <= IOV_MAX) queue(upstream[i]->fd(), iov, i | kUpstream);
+    if (!iov.empty() && iov.size() <= IOV_MAX) queue(upstream[i]->fd(), iov, i | kUpstreamSend);
   }
-  for (size_t i = 0; i < clients.size(); ++i) {
-    std::span<const char> bytes = clients[i]->bytes_to_try();
-    if (!bytes.empty()) queue(clients[i]->fd(), bytes, i);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    std::span<const char> bytes = batch[i]->bytes_to_try();
+    if (!bytes.empty()) queue(batch[i]->fd(), bytes, i);
   }
-  send_ring_->submit(apply);
-  if (send_ring_->broken()) {
-    log().warn("io_uring_off", "thread={} error=\"{}\" (writing with write(2) from now on)", index_,
-               send_ring_->error());
-    send_ring_.reset();
+  io_ring_->run(apply);
+  // Requests to workers first: they start working while the responses go out.
+  for (UpstreamConnection* u : upstream) u->flush_unsent();
+  for (HttpConnection* c : batch) c->flush_now();
+  // Keep the capacities: no allocation per iteration.
+  if (upstream_flush_queue_.empty()) {
+    upstream.clear();
+    upstream_flush_queue_.swap(upstream);
   }
+  if (flush_queue_.empty()) {
+    batch.clear();
+    flush_queue_.swap(batch);
+  }
+  // The receives' bytes, after the sends' results (a read callback may
+  // close a connection that is in |batch|): each buffer is handed back to
+  // the ring once its callback returns. No callback runs the ring, so
+  // received_ does not change under this loop.
+  if (ring_reads_) {
+    for (const Received& r : received_) ring_reads_->deliver(r.tag, r.res, r.flags);
+  }
+  if (io_ring_->broken()) drop_ring();
+  return true;
+}
+
+void LoopThread::drop_ring() {
+  log().warn("io_uring_off", "thread={} error=\"{}\" (writing with write(2) and reading through libuv from now on)",
+             index_, io_ring_->error());
+  std::unique_ptr<RingReads> reads = std::move(ring_reads_);
+  if (ring_event_polled_) {
+    ring_event_polled_ = false;
+    uv_close(reinterpret_cast<uv_handle_t*>(&ring_event_poll_), nullptr);
+  }
+  // Closing the ring ends the receives armed in it.
+  io_ring_.reset();
+  if (reads) reads->fall_back();
+}
+
+void LoopThread::read_start(uv_tcp_t* tcp, ReadSlot& slot, uv_alloc_cb alloc, uv_read_cb cb) {
+  if (ring_reads_) ring_reads_->start(reinterpret_cast<uv_stream_t*>(tcp), slot, alloc, cb);
+  else uv_read_start(reinterpret_cast<uv_stream_t*>(tcp), alloc, cb);
+}
+
+void LoopThread::read_stop(uv_tcp_t* tcp, ReadSlot& slot) {
+  if (ring_reads_) ring_reads_->stop(slot);
+  else uv_read_stop(reinterpret_cast<uv_stream_t*>(tcp));
+}
+
+void LoopThread::read_release(ReadSlot& slot) {
+  if (ring_reads_) ring_reads_->release(slot);
+  slot.index = ReadSlot::kNone;
 }
 
 void LoopThread::schedule_upstream_flush(UpstreamConnection* c) {
@@ -204,15 +287,29 @@ void LoopThread::join() {
 void LoopThread::run() {
   // The ring belongs to the thread that makes it (IORING_SETUP_SINGLE_ISSUER).
   if (config().server.io_uring) {
-    std::string why_not;
-    send_ring_ = SendRing::open(why_not);
-    if (!send_ring_ && index_ == 0)
+    std::string why_not, why_no_recv;
+    io_ring_ = IoRing::open(why_not, why_no_recv);
+    if (!io_ring_ && index_ == 0)
       log().info("io_uring_unavailable", "error=\"{}\" (client writes use write(2))", why_not);
+    if (io_ring_ && !io_ring_->can_receive() && index_ == 0)
+      log().info("io_uring_receive_unavailable", "error=\"{}\" (reads use read(2))", why_no_recv);
+    if (io_ring_ && io_ring_->can_receive()) {
+      ring_reads_ = std::make_unique<RingReads>(*io_ring_);
+      uv_poll_init(&loop_, &ring_event_poll_, io_ring_->event_fd());
+      ring_event_poll_.data = this;
+      uv_poll_start(&ring_event_poll_, UV_READABLE, &LoopThread::on_ring_event_cb);
+      uv_unref(reinterpret_cast<uv_handle_t*>(&ring_event_poll_));  // connections keep the loop running
+      ring_event_polled_ = true;
+    }
   }
+  ring_ready_.set_value();
   uv_run(&loop_, UV_RUN_DEFAULT);
   // Anything still open (it should not be) is closed so the loop can end.
   uv_walk(&loop_, &LoopThread::on_walk_close_cb, nullptr);
   uv_run(&loop_, UV_RUN_DEFAULT);
+  // The poll of its eventfd is closed: the ring goes on the thread that made it.
+  ring_reads_.reset();
+  io_ring_.reset();
 }
 
 void LoopThread::on_walk_close_cb(uv_handle_t* h, void*) {
@@ -259,6 +356,10 @@ void LoopThread::maybe_finish_stop() {
   uv_close(reinterpret_cast<uv_handle_t*>(&flush_check_), nullptr);
   uv_prepare_stop(&flush_prepare_);
   uv_close(reinterpret_cast<uv_handle_t*>(&flush_prepare_), nullptr);
+  if (ring_event_polled_) {
+    ring_event_polled_ = false;
+    uv_close(reinterpret_cast<uv_handle_t*>(&ring_event_poll_), nullptr);
+  }
 }
 
 void LoopThread::on_connection_cb(uv_stream_t* server, int status) {

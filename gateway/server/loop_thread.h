@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <future>
 #include <thread>
 #include <vector>
 
@@ -20,7 +21,8 @@
 #include "gateway/base/reaper.h"
 #include "gateway/base/spare_cache.h"
 #include "gateway/base/recycler.h"
-#include "gateway/base/send_ring.h"
+#include "gateway/base/io_ring.h"
+#include "gateway/base/ring_reads.h"
 #include "gateway/base/write_batch.h"
 #include "gateway/config/config.h"
 #include "gateway/routing/router.h"
@@ -125,8 +127,16 @@ class LoopThread {
   // A closing connection leaves the queue (it may be freed before the next flush).
   void unschedule_flush(HttpConnection* c);
   // Worker connections hold their writes for the end of the iteration only
-  // when there is a SendRing to send them all at once.
-  bool has_send_ring() const { return send_ring_ != nullptr; }
+  // when there is an IoRing to send them all at once.
+  bool has_io_ring() const { return io_ring_ != nullptr; }
+  // Reading a socket: through the IoRing's receives where the kernel has
+  // them (ring_reads.h), else uv_read_start/uv_read_stop. |slot| belongs to
+  // the socket's owner, which calls read_release() before uv_close.
+  void read_start(uv_tcp_t* tcp, ReadSlot& slot, uv_alloc_cb alloc, uv_read_cb cb);
+  void read_stop(uv_tcp_t* tcp, ReadSlot& slot);
+  void read_release(ReadSlot& slot);
+  // Receives completed (or about to) that the loop has not handed out yet.
+  bool ring_has_news() const { return ring_reads_ && io_ring_->has_news(); }
   void schedule_upstream_flush(UpstreamConnection* c);
   void unschedule_upstream_flush(UpstreamConnection* c);
   // Idle keep-alive connections, oldest first (see HttpConnection::set_idle).
@@ -152,8 +162,11 @@ class LoopThread {
   static void on_flush_check_cb(uv_check_t* h);
   static void on_flush_prepare_cb(uv_prepare_t* h);
   static void on_flush_idle_cb(uv_idle_t* h);
-  void flush_pending();
-  void send_through_ring(std::vector<UpstreamConnection*>& upstream, std::vector<HttpConnection*>& clients);
+  static void on_ring_event_cb(uv_poll_t* h, int status, int events);
+  void flush_pending(bool before_poll);
+  bool run_ring();   // one io_uring_enter: sends, arms, cancels; completions handed out
+  void flush_without_ring();
+  void drop_ring();  // the ring broke: write(2) and libuv reads from now on
   void rearm_health_timer();
   static void on_grace_cb(uv_timer_t* t);
   static void on_walk_close_cb(uv_handle_t* h, void* arg);
@@ -172,7 +185,19 @@ class LoopThread {
   std::vector<UpstreamConnection*> upstream_flush_queue_;  // not owned; close() takes one out
   // Made on the loop's own thread (run()); null: io_uring unavailable or
   // turned off, and connections write with uv_try_write.
-  std::unique_ptr<SendRing> send_ring_;
+  std::unique_ptr<IoRing> io_ring_;
+  // Reads through io_ring_ (null: libuv reads), and the eventfd the ring
+  // signals when a receive completes while the loop may block in poll.
+  std::unique_ptr<RingReads> ring_reads_;
+  uv_poll_t ring_event_poll_;
+  bool ring_event_polled_ = false;
+  // Receive completions of one run, handed out after the sends' results.
+  struct Received {
+    uint64_t tag;
+    int32_t res;
+    uint32_t flags;
+  };
+  std::vector<Received> received_;
   std::unique_ptr<char[]> read_buffer_{new char[kReadBufferSize]};
   std::vector<int> listen_fds_;
   std::list<Listener> listeners_;  // list: addresses stay stable for handle->data
@@ -191,6 +216,10 @@ class LoopThread {
   HttpConnection* idle_head_ = nullptr;
   HttpConnection* idle_tail_ = nullptr;
   std::thread thread_;
+  // Set by the thread once its IoRing is made (or refused): start() returns
+  // only then, so the descriptors a running gateway holds are all open by
+  // the time it logs event=started.
+  std::promise<void> ring_ready_;
   bool stopping_ = false;
   bool pools_closed_ = false;
 };

@@ -73,7 +73,7 @@ void UpstreamConnection::on_connect(int status) {
   }
   backlog_wait_ = worker_.pool().backlog_wait(worker_.health());
   reading_ = true;
-  uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &UpstreamConnection::on_alloc_cb,
+  worker_.thread().read_start(&tcp_, read_slot_, &UpstreamConnection::on_alloc_cb,
                 &UpstreamConnection::on_read_cb);
   state_ = State::Active;
   if (streams_.empty()) {
@@ -206,12 +206,12 @@ void UpstreamConnection::send(uint16_t id, std::unique_ptr<WriteBatch> batch) {
 }
 
 void UpstreamConnection::write_batch(std::unique_ptr<WriteBatch> batch) {
-  // With a SendRing, a batch waits for the end of the loop iteration and
-  // leaves with all the others in one system call (send_ring.h). Not while
+  // With an IoRing, a batch waits for the end of the loop iteration and
+  // leaves with all the others in one system call (io_ring.h). Not while
   // connecting (libuv queues until connected), and never past bytes already
   // queued in libuv: nothing may overtake them.
   if (!unsent_.empty() ||
-      (write_backlog_ == 0 && state_ != State::Connecting && worker_.thread().has_send_ring())) {
+      (write_backlog_ == 0 && state_ != State::Connecting && worker_.thread().has_io_ring())) {
     write_backlog_ += batch->size();
     unsent_.push_back(std::move(batch));
     if (!std::exchange(flush_scheduled_, true)) worker_.thread().schedule_upstream_flush(this);
@@ -236,19 +236,19 @@ int UpstreamConnection::fd() const {
 
 void UpstreamConnection::flush_unsent() {
   flush_scheduled_ = false;
-  const int32_t result = std::exchange(tried_write_, SendRing::kNotSent);
+  const int32_t result = std::exchange(tried_write_, IoRing::kNotSent);
   if (state_ == State::Closing || unsent_.empty()) return;  // close() dropped them
   std::vector<std::unique_ptr<WriteBatch>> batches;
   batches.swap(unsent_);
   for (auto& b : batches) write_backlog_ -= std::min(write_backlog_, b->size());
-  if (result != SendRing::kNotSent && result < 0 && result != UV_EAGAIN) {
+  if (result != IoRing::kNotSent && result < 0 && result != UV_EAGAIN) {
     fail(Error::WorkerVanished, FailureKind::Vanished, fmt::format("write failed: {}", uv_strerror(result)));
     return;
   }
   size_t sent = result > 0 ? size_t(result) : 0;
   for (auto& b : batches) {
     if (state_ == State::Closing) return;
-    if (result != SendRing::kNotSent && sent >= b->size()) {
+    if (result != IoRing::kNotSent && sent >= b->size()) {
       sent -= b->size();
       recycle(std::move(b));  // all of it went: the batch (and its pins) can go
       continue;
@@ -519,7 +519,7 @@ void UpstreamConnection::on_unknown_type(uint8_t type) {
 void UpstreamConnection::pause_reading() {
   if (multiplexed_ || read_paused_ || state_ == State::Closing) return;
   read_paused_ = true;
-  uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+  worker_.thread().read_stop(&tcp_, read_slot_);
   // The worker is not slow: our client is. The gap timer waits with the reads.
   if (state_ == State::Active) stop_timer();
 }
@@ -528,7 +528,7 @@ void UpstreamConnection::resume_reading() {
   if (!read_paused_ || state_ == State::Closing) return;
   read_paused_ = false;
   if (state_ != State::Connecting) {
-    uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &UpstreamConnection::on_alloc_cb,
+    worker_.thread().read_start(&tcp_, read_slot_, &UpstreamConnection::on_alloc_cb,
                   &UpstreamConnection::on_read_cb);
     for (Stream& s : streams_) s.last_activity = now(loop_);  // the wait was the client's
     if (state_ == State::Active) arm_timer();
@@ -755,8 +755,10 @@ void UpstreamConnection::on_timer() {
         return;
       }
       // Bytes from the worker waiting unpolled are read first: they may be
-      // the answer a deadline is about to be judged without (unpolled_io.h).
-      if (!std::exchange(gave_poll_a_turn_, true) && has_unpolled_io(tcp_, AwaitedIo::Read)) {
+      // the answer a deadline is about to be judged without (unpolled_io.h),
+      // and so are receives the thread's IoRing has not handed out yet.
+      if (!std::exchange(gave_poll_a_turn_, true) &&
+          (has_unpolled_io(tcp_, AwaitedIo::Read) || worker_.thread().ring_has_news())) {
         wake_at(now(loop_));
         return;
       }
@@ -810,6 +812,7 @@ void UpstreamConnection::close() {
   for (size_t i = 0; i < streams_.size(); ++i) worker_.forget_request();
   streams_.clear();
   deadline_timer_.stop();
+  worker_.thread().read_release(read_slot_);  // before the socket is closed (ring_reads.h)
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &UpstreamConnection::on_close_cb);
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &UpstreamConnection::on_close_cb);
 }

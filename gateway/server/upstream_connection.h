@@ -25,7 +25,8 @@
 #include "gateway/base/clock.h"
 #include "gateway/base/lazy_timer.h"
 #include "gateway/base/error.h"
-#include "gateway/base/send_ring.h"
+#include "gateway/base/io_ring.h"
+#include "gateway/base/ring_reads.h"
 #include "gateway/base/write_batch.h"
 #include "gateway/upstream/health_tracker.h"
 #include "gateway/upstream/request_ids.h"
@@ -90,7 +91,7 @@ class UpstreamConnection : private fcgi::StreamHandler {
   // Bytes not yet taken by the kernel: queued in libuv, or waiting for the
   // end of this loop iteration (unsent_).
   size_t write_backlog() const { return write_backlog_; }
-  // For the thread's SendRing (LoopThread::flush_pending): the iovecs of
+  // For the thread's IoRing (LoopThread::flush_pending): the iovecs of
   // the batches written during this iteration, the socket, and what the
   // ring made of them; then flush_unsent() finishes the job (what the kernel
   // did not take goes to libuv's queue; kNotSent: everything does).
@@ -179,18 +180,19 @@ class UpstreamConnection : private fcgi::StreamHandler {
   uv_loop_t* loop_;
   const bool multiplexed_;
   uv_tcp_t tcp_{};
+  ReadSlot read_slot_;  // its reads through the thread's IoRing, if any (LoopThread::read_start)
   uv_timer_t timer_{};
   LazyTimer deadline_timer_{timer_, &UpstreamConnection::on_timer_cb};  // timer_, moved only earlier
   uv_connect_t connect_req_{};
   int open_handles_ = 0;
   // Batches written during this loop iteration while the thread has a
-  // SendRing: they leave with every other socket's writes in one system call
+  // IoRing: they leave with every other socket's writes in one system call
   // at the end of the iteration. Counted in write_backlog_.
   std::vector<std::unique_ptr<WriteBatch>> unsent_;
   std::vector<iovec> unsent_iov_;  // theirs, handed to the ring
   bool flush_scheduled_ = false;
   bool drain_awaited_ = false;  // see wait_for_drain()
-  int32_t tried_write_ = SendRing::kNotSent;
+  int32_t tried_write_ = IoRing::kNotSent;
   State state_ = State::Connecting;
   fcgi::StreamParser parser_;
   std::vector<Stream> streams_;   // in flight, live and aborting; few

@@ -248,6 +248,9 @@ TEST_CASE("hostile client: a client that never reads a large response keeps memo
 TEST_CASE("hostile client: a connection flood leaves the server serving",
           "[e2e][hostile][client]") {
   Site site("--ok", "threads = 2");
+  // Counted once every loop thread is up (event=started comes after each
+  // has made its io_uring and eventfd), not at event=listening, before them.
+  REQUIRE(eventually([&] { return !log_lines(site.gw.child, "event=started").empty(); }, 10s));
   const int fds_before = open_fds(site.gw.child.pid());
   std::vector<std::thread> floods;
   for (int t = 0; t < 4; ++t)

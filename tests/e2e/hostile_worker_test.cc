@@ -158,6 +158,7 @@ TEST_CASE("hostile worker: close in the middle of a record after the head -> tru
           "[e2e][hostile][worker]") {
   HostileSite site("--close-mid-record", {"--delay-ms", "300"}, "response_timeout = \"10s\"");
   Outcome o = site.fault_request("/close-mid-record");
+  INFO(o.error);
   // The head (Content-Length: 100000) was already sent: the client must see
   // the connection cut short, never a complete-looking response.
   CHECK(o.status == 0);

@@ -1,4 +1,4 @@
-#include "gateway/base/send_ring.h"
+#include "gateway/base/io_ring.h"
 
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -35,9 +35,9 @@ struct SocketPair {
 
 // Opens a ring, or explains why this kernel has none: then the test can
 // only check that the refusal is explained (fcgimux falls back to write(2)).
-std::unique_ptr<SendRing> open_or_explain() {
-  std::string why_not;
-  auto ring = SendRing::open(why_not);
+std::unique_ptr<IoRing> open_or_explain() {
+  std::string why_not, why_no_recv;
+  auto ring = IoRing::open(why_not, why_no_recv);
   if (!ring) {
     CHECK_FALSE(why_not.empty());
     WARN("no io_uring on this kernel (" << why_not << "): only the fallback's contract is checked");
@@ -47,7 +47,7 @@ std::unique_ptr<SendRing> open_or_explain() {
 
 }  // namespace
 
-TEST_CASE("send ring: the sends of many sockets leave in one submit, each with its own result", "[send-ring]") {
+TEST_CASE("io ring: the sends of many sockets leave in one submit, each with its own result", "[io-ring]") {
   auto ring = open_or_explain();
   if (!ring) return;
   SocketPair a, b, c;
@@ -62,7 +62,7 @@ TEST_CASE("send ring: the sends of many sockets leave in one submit, each with i
   CHECK(ring->queued() == 3);
 
   std::map<uint64_t, int32_t> results;
-  ring->submit([&](uint64_t tag, int32_t result) { CHECK(results.emplace(tag, result).second); });
+  ring->run([&](uint64_t tag, int32_t result, uint32_t) { CHECK(results.emplace(tag, result).second); });
   CHECK(ring->queued() == 0);
   CHECK(results == std::map<uint64_t, int32_t>{{1, int32_t(one.size())}, {2, int32_t(two.size())},
                                                 {3, int32_t(head.size() + tail.size())}});
@@ -72,7 +72,7 @@ TEST_CASE("send ring: the sends of many sockets leave in one submit, each with i
   CHECK_FALSE(ring->broken());
 }
 
-TEST_CASE("send ring: a full socket is -EAGAIN at once, never a send left waiting in the kernel", "[send-ring]") {
+TEST_CASE("io ring: a full socket is -EAGAIN at once, never a send left waiting in the kernel", "[io-ring]") {
   auto ring = open_or_explain();
   if (!ring) return;
   SocketPair full, other;
@@ -84,7 +84,7 @@ TEST_CASE("send ring: a full socket is -EAGAIN at once, never a send left waitin
   REQUIRE(ring->queue(full.fd[0], std::span<const char>(more), 7));
   REQUIRE(ring->queue(other.fd[0], std::span<const char>(more), 8));
   std::map<uint64_t, int32_t> results;
-  ring->submit([&](uint64_t tag, int32_t result) { results[tag] = result; });
+  ring->run([&](uint64_t tag, int32_t result, uint32_t) { results[tag] = result; });
   CHECK(results == std::map<uint64_t, int32_t>{{7, -EAGAIN}, {8, 4}});
 
   // Draining the full socket later delivers only what was written with
@@ -99,7 +99,7 @@ TEST_CASE("send ring: a full socket is -EAGAIN at once, never a send left waitin
   CHECK(other.read_all() == "more");
 }
 
-TEST_CASE("send ring: a peer that has gone is an error result, not a signal", "[send-ring]") {
+TEST_CASE("io ring: a peer that has gone is an error result, not a signal", "[io-ring]") {
   auto ring = open_or_explain();
   if (!ring) return;
   SocketPair gone;
@@ -108,12 +108,12 @@ TEST_CASE("send ring: a peer that has gone is an error result, not a signal", "[
   const std::string bytes = "late";
   REQUIRE(ring->queue(gone.fd[0], std::span<const char>(bytes), 5));
   int32_t result = 0;
-  ring->submit([&](uint64_t, int32_t r) { result = r; });  // SIGPIPE would end the test binary
+  ring->run([&](uint64_t, int32_t r, uint32_t) { result = r; });  // SIGPIPE would end the test binary
   CHECK((result == -EPIPE || result == -ECONNRESET));
   CHECK_FALSE(ring->broken());
 }
 
-TEST_CASE("send ring: a bad descriptor fails its own send only", "[send-ring]") {
+TEST_CASE("io ring: a bad descriptor fails its own send only", "[io-ring]") {
   auto ring = open_or_explain();
   if (!ring) return;
   SocketPair good;
@@ -121,33 +121,33 @@ TEST_CASE("send ring: a bad descriptor fails its own send only", "[send-ring]") 
   REQUIRE(ring->queue(-1, std::span<const char>(bytes), 1));
   REQUIRE(ring->queue(good.fd[0], std::span<const char>(bytes), 2));
   std::map<uint64_t, int32_t> results;
-  ring->submit([&](uint64_t tag, int32_t result) { results[tag] = result; });
+  ring->run([&](uint64_t tag, int32_t result, uint32_t) { results[tag] = result; });
   CHECK(results == std::map<uint64_t, int32_t>{{1, -EBADF}, {2, 4}});
   CHECK(good.read_all() == "fine");
   CHECK_FALSE(ring->broken());
 }
 
-TEST_CASE("send ring: queue() says when the ring is full, and a submit makes room", "[send-ring]") {
+TEST_CASE("io ring: queue() says when the ring is full, and a submit makes room", "[io-ring]") {
   auto ring = open_or_explain();
   if (!ring) return;
   SocketPair p;
   const std::string byte = "b";
-  for (unsigned i = 0; i < SendRing::kEntries; ++i) REQUIRE(ring->queue(p.fd[0], std::span<const char>(byte), i));
+  for (unsigned i = 0; i < IoRing::kEntries; ++i) REQUIRE(ring->queue(p.fd[0], std::span<const char>(byte), i));
   CHECK_FALSE(ring->queue(p.fd[0], std::span<const char>(byte), 999));
   size_t results = 0, bytes = 0;
-  ring->submit([&](uint64_t, int32_t r) {
+  ring->run([&](uint64_t, int32_t r, uint32_t) {
     ++results;
     if (r > 0) bytes += size_t(r);
   });
-  CHECK(results == SendRing::kEntries);
-  CHECK(bytes == SendRing::kEntries);
-  CHECK(p.read_all() == std::string(SendRing::kEntries, 'b'));
+  CHECK(results == IoRing::kEntries);
+  CHECK(bytes == IoRing::kEntries);
+  CHECK(p.read_all() == std::string(IoRing::kEntries, 'b'));
   // Many rounds: the rings wrap around. (Read after each: a one-byte send
   // costs an AF_UNIX socket a whole buffer's worth of its send budget.)
   for (int round = 0; round < 20; ++round) {
     for (unsigned i = 0; i < 100; ++i) REQUIRE(ring->queue(p.fd[0], std::span<const char>(byte), i));
     size_t n = 0;
-    ring->submit([&](uint64_t, int32_t r) { n += r == 1; });
+    ring->run([&](uint64_t, int32_t r, uint32_t) { n += r == 1; });
     CHECK(n == 100);
     CHECK(p.read_all().size() == 100);
   }
