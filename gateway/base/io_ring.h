@@ -58,8 +58,8 @@ class IoRing {
   // Receive buffers: shared by every socket of the thread, each held only
   // from the completion that fills it to recycle() (within one callback),
   // so an idle connection costs none.
-  static constexpr unsigned kRecvBuffers = 64;
-  static constexpr size_t kRecvBufferSize = 32 * 1024;
+  static constexpr unsigned kRecvBuffers = 128;
+  static constexpr size_t kRecvBufferSize = 16 * 1024;
 
   // A ring on the calling thread, or null with the reason in |why_not|.
   // |why_no_recv| says why a ring that was made cannot receive.

@@ -28,6 +28,7 @@ void RingReads::start(uv_stream_t* stream, ReadSlot& slot, uv_alloc_cb alloc, uv
     }
     Slot& s = slots_[slot.index];
     s.stream = stream;
+    s.owner = &slot;
     s.alloc = alloc;
     ++registered_;
   }
@@ -35,8 +36,8 @@ void RingReads::start(uv_stream_t* stream, ReadSlot& slot, uv_alloc_cb alloc, uv
   s.cb = cb;
   if (s.reading) return;
   s.reading = true;
-  if (!s.kept.empty() || s.kept_end != 0) {
-    restarted_.push_back(slot.index);  // the kept bytes go first (deliver_kept)
+  if (!s.kept.empty() || s.kept_end != 0 || s.to_libuv) {
+    restarted_.push_back(slot.index);  // kept bytes first, or the move to libuv (deliver_kept)
     return;
   }
   if (!s.armed) arm(slot.index);
@@ -47,7 +48,12 @@ void RingReads::stop(ReadSlot& slot) {
   Slot& s = slots_[slot.index];
   if (!s.reading) return;
   s.reading = false;
-  if (s.armed) cancel(slot.index);
+  s.to_libuv = true;
+  if (s.armed) {
+    s.ending = true;
+    s.ending_tag = tag_of(slot.index, s);
+    cancel(slot.index);
+  }
 }
 
 void RingReads::release(ReadSlot& slot) {
@@ -86,9 +92,13 @@ bool RingReads::queue_into_ring() {
   done = 0;
   for (; done < to_arm_.size(); ++done) {
     const auto [index, tag] = to_arm_[done];
-    const Slot& s = slots_[index];
-    // Stopped, released or armed again since: this arm is stale.
-    if (s.stream == nullptr || !s.armed || tag_of(index, s) != tag) continue;
+    Slot& s = slots_[index];
+    // Stopped, released or armed again since: this arm is stale. If it was
+    // the receive a stop cancelled, it never reached the kernel: ended.
+    if (s.stream == nullptr || !s.armed || tag_of(index, s) != tag) {
+      if (s.stream != nullptr && s.ending && s.ending_tag == tag) s.ending = false;
+      continue;
+    }
     uv_os_fd_t fd;
     if (uv_fileno(reinterpret_cast<const uv_handle_t*>(s.stream), &fd) != 0) continue;
     if (!ring_.queue_recv(fd, tag)) break;
@@ -118,6 +128,7 @@ void RingReads::deliver(uint64_t tag, int32_t res, uint32_t flags) {
   const bool current = (s.arm_gen & kArmMask) == armed_as && s.armed;
   const bool ended = !(flags & IoRing::kMore);
   if (current && ended) s.armed = false;
+  if (ended && s.ending && s.ending_tag == tag) s.ending = false;
   if (res > 0) {
     std::span<const char> data = ring_.received(res, flags);
     if (s.reading && s.kept.empty() && s.kept_end == 0) {
@@ -170,14 +181,33 @@ bool RingReads::deliver_kept() {
       call(index, end, nullptr);
       continue;
     }
+    if (s.to_libuv) {
+      // Not before the kernel is done with the cancelled receive: two
+      // readers of one socket could reorder its bytes.
+      if (s.ending) restarted_.push_back(index);
+      else move_to_libuv(index);
+      continue;
+    }
     if (!s.armed) arm(index);
   }
   return called;
 }
 
+void RingReads::move_to_libuv(uint32_t index) {
+  Slot& s = slots_[index];
+  uv_stream_t* stream = s.stream;
+  uv_alloc_cb alloc = s.alloc;
+  uv_read_cb cb = s.cb;
+  ReadSlot* owner = s.owner;
+  owner->libuv = true;
+  release(*owner);  // nothing armed: no cancel
+  uv_read_start(stream, alloc, cb);
+}
+
 void RingReads::fall_back() {
   for (uint32_t index = 0; index < slots_.size(); ++index) {
     Slot& s = slots_[index];
+    if (s.stream != nullptr) s.owner->libuv = true;
     if (s.stream == nullptr || !s.reading) continue;
     s.armed = false;
     const uint32_t owner = s.owner_gen;

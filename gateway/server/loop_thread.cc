@@ -222,17 +222,17 @@ void LoopThread::drop_ring() {
 }
 
 void LoopThread::read_start(uv_tcp_t* tcp, ReadSlot& slot, uv_alloc_cb alloc, uv_read_cb cb) {
-  if (ring_reads_) ring_reads_->start(reinterpret_cast<uv_stream_t*>(tcp), slot, alloc, cb);
+  if (ring_reads_ && !slot.libuv) ring_reads_->start(reinterpret_cast<uv_stream_t*>(tcp), slot, alloc, cb);
   else uv_read_start(reinterpret_cast<uv_stream_t*>(tcp), alloc, cb);
 }
 
 void LoopThread::read_stop(uv_tcp_t* tcp, ReadSlot& slot) {
-  if (ring_reads_) ring_reads_->stop(slot);
+  if (ring_reads_ && !slot.libuv) ring_reads_->stop(slot);
   else uv_read_stop(reinterpret_cast<uv_stream_t*>(tcp));
 }
 
 void LoopThread::read_release(ReadSlot& slot) {
-  if (ring_reads_) ring_reads_->release(slot);
+  if (ring_reads_ && !slot.libuv) ring_reads_->release(slot);
   slot.index = ReadSlot::kNone;
 }
 
