@@ -133,6 +133,12 @@ void LoopThread::flush_without_ring() {
   if (flush_queue_.empty() && upstream_flush_queue_.empty()) return;
   auto upstream = std::exchange(upstream_flush_queue_, {});
   auto batch = std::exchange(flush_queue_, {});
+  flush_taken(upstream, batch);
+}
+
+// Lets each connection taken from the flush queues write (or finish what
+// the ring sent for it), then gives the queues their capacity back.
+void LoopThread::flush_taken(std::vector<UpstreamConnection*>& upstream, std::vector<HttpConnection*>& batch) {
   // Requests to workers first: they start working while the responses go out.
   for (UpstreamConnection* u : upstream) u->flush_unsent();
   for (HttpConnection* c : batch) c->flush_now();
@@ -185,18 +191,7 @@ bool LoopThread::run_ring() {
     if (!bytes.empty()) queue(batch[i]->fd(), bytes, i);
   }
   io_ring_->run(apply);
-  // Requests to workers first: they start working while the responses go out.
-  for (UpstreamConnection* u : upstream) u->flush_unsent();
-  for (HttpConnection* c : batch) c->flush_now();
-  // Keep the capacities: no allocation per iteration.
-  if (upstream_flush_queue_.empty()) {
-    upstream.clear();
-    upstream_flush_queue_.swap(upstream);
-  }
-  if (flush_queue_.empty()) {
-    batch.clear();
-    flush_queue_.swap(batch);
-  }
+  flush_taken(upstream, batch);
   // The receives' bytes, after the sends' results (a read callback may
   // close a connection that is in |batch|): each buffer is handed back to
   // the ring once its callback returns. No callback runs the ring, so

@@ -166,6 +166,7 @@ class LoopThread {
   void flush_pending(bool before_poll);
   bool run_ring();   // one io_uring_enter: sends, arms, cancels; completions handed out
   void flush_without_ring();
+  void flush_taken(std::vector<UpstreamConnection*>& upstream, std::vector<HttpConnection*>& batch);
   void drop_ring();  // the ring broke: write(2) and libuv reads from now on
   void rearm_health_timer();
   static void on_grace_cb(uv_timer_t* t);
