@@ -7,6 +7,7 @@
 #include <atomic>
 #include <fstream>
 #include <memory>
+#include <set>
 #include <sstream>
 
 #include "harness_internal.h"
@@ -170,7 +171,11 @@ MuxEvents read_mux_events(const fs::path &event_log) {
 }
 
 int established_to_port(int port) {
-  int n = 0;
+  // Distinct connections, not lines: the kernel lists /proc/net/tcp a read()
+  // at a time and, while other sockets come and go (the 200 clients of the
+  // multiplex tests), resumes by position, so one connection can appear
+  // several times in one pass (seen: 15 and 60 lines for 5 connections).
+  std::set<std::string> conns; // "local remote"
   for (const char *file : {"/proc/net/tcp", "/proc/net/tcp6"}) {
     std::ifstream in(file);
     std::string line;
@@ -183,10 +188,10 @@ int established_to_port(int port) {
         continue;
       const size_t colon = remote.rfind(':');
       if (colon != std::string::npos && std::stoi(remote.substr(colon + 1), nullptr, 16) == port)
-        ++n;
+        conns.insert(local + " " + remote);
     }
   }
-  return n;
+  return int(conns.size());
 }
 
 void reset_on_close(HttpClient &c) {

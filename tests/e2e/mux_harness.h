@@ -60,7 +60,8 @@ struct MuxEvents {
 MuxEvents read_mux_events(const fs::path &event_log);
 
 // TCP connections in state ESTABLISHED whose remote end is 127.0.0.1:|port|
-// (/proc/net/tcp and tcp6): a gateway's open connections to a worker.
+// (/proc/net/tcp and tcp6), each counted once: a gateway's open connections
+// to a worker.
 int established_to_port(int port);
 
 // Makes |c|'s close a reset (SO_LINGER 0): the client is unmistakably gone,
