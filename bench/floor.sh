@@ -31,6 +31,11 @@
 # whatever its user code does; floor-ring shows what batching the writes
 # changes. Context switches per request (the gateway's threads scheduled
 # out while runnable, i.e. preempted, from /proc/PID/task/*/status) show why.
+# Next to it, over the same run, the workers' CPU per request and the whole
+# machine's (every core's busy time, /proc/stat): with the cores busy all
+# the time, requests/s is the inverse of the machine's cost, of which the
+# gateway is only a part; the floor's requests/s is where the cheapest
+# possible gateway lands against the anchors on this machine.
 #
 # Prints the Markdown summary; --out FILE writes it there, --append FILE
 # puts it into FILE as a section, in place of the one an earlier run put
@@ -147,6 +152,10 @@ cpu_split() {
   echo "$u $s"
 }
 
+# machine_ticks: clock ticks the machine's cores were busy (user, nice,
+# system, irq, softirq, steal: /proc/stat), whoever was running.
+machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+
 # preemptions PID...: involuntary context switches of all their threads.
 preemptions() {
   local pid total=0 v
@@ -158,7 +167,7 @@ preemptions() {
 }
 
 raw="$work/raw.tsv"
-printf 'gateway\tc\tround\trps\tp99_ms\trequests\terrors\tuser_s\tsys_s\tpreempted\n' >"$raw"
+printf 'gateway\tc\tround\trps\tp99_ms\trequests\terrors\tuser_s\tsys_s\tpreempted\tworkers_s\tmachine_s\n' >"$raw"
 for ((r = 1; r <= rounds; r++)); do
   for c in $concurrencies; do
     for gw in $gateways; do
@@ -176,20 +185,29 @@ for ((r = 1; r <= rounds; r++)); do
       body=$(curl -s --max-time 5 "$url" || true)
       [[ $body == "$BENCH_SMALL_BODY"* ]] || bench_die "$gw answered '$body' on $url"
       procs=$(bench_tree "$pid")
+      # The workers this gateway uses (h2o: its own).
+      workers=("${BENCH_WORKER_PIDS[@]}")
+      [[ $gw == h2o ]] && workers=("$BENCH_H2O_WORKER_PID")
       # shellcheck disable=SC2086
       read -r u0 s0 <<<"$(cpu_split $procs)"
       # shellcheck disable=SC2086
       p0=$(preemptions $procs)
+      w0=$(bench_cpu_ticks "${workers[@]}")
+      m0=$(machine_ticks)
       timeout $((duration + 30)) wrk -t2 -c"$c" -d"${duration}s" --timeout 10s --latency "$url" >"$dir/wrk.txt" 2>&1 || true
+      m1=$(machine_ticks)
+      w1=$(bench_cpu_ticks "${workers[@]}")
       # shellcheck disable=SC2086
       read -r u1 s1 <<<"$(cpu_split $procs)"
       # shellcheck disable=SC2086
       p1=$(preemptions $procs)
       read -r rps _p50 p99 reqs non2xx sockerr _mean < <(/usr/bin/python3 "$here/tool.py" wrk "$dir/wrk.txt")
       errors=$((non2xx + sockerr))
-      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$gw" "$c" "$r" "$rps" "$p99" "$reqs" "$errors" \
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$gw" "$c" "$r" "$rps" "$p99" "$reqs" "$errors" \
         "$(awk -v a="$u0" -v b="$u1" -v t="$ticks" 'BEGIN{print (b - a) / t}')" \
-        "$(awk -v a="$s0" -v b="$s1" -v t="$ticks" 'BEGIN{print (b - a) / t}')" "$((p1 - p0))" >>"$raw"
+        "$(awk -v a="$s0" -v b="$s1" -v t="$ticks" 'BEGIN{print (b - a) / t}')" "$((p1 - p0))" \
+        "$(awk -v a="$w0" -v b="$w1" -v t="$ticks" 'BEGIN{print (b - a) / t}')" \
+        "$(awk -v a="$m0" -v b="$m1" -v t="$ticks" 'BEGIN{print (b - a) / t}')" >>"$raw"
       bench_log "r$r c=$c $gw: $rps req/s, p99 $p99 ms, errors $errors"
       bench_stop "$pid"
     done
@@ -222,11 +240,14 @@ out.append(f"Three libfcgi responders ({threads} threads{h2o_note}); each gatewa
            "(one kept worker connection per client; not a gateway); **floor-ring** the same with each epoll batch's writes in one "
            "io_uring_enter. **fcgimux-write** = fcgimux with `io_uring = false`. **static** = nginx answering by itself, no FastCGI. "
            "Preempted / req: involuntary context switches of the gateway's threads per request. "
-           "The client, the gateways and the workers share the machine's cores.\n")
+           "The client, the gateways and the workers share the machine's cores: **workers** is the three responders' CPU per "
+           "request over the same run (h2o's: its own), **machine** every core's busy time per request (/proc/stat: the gateway, "
+           "the workers, wrk and the kernel's work for them), which is what requests/s is the inverse of when the cores are busy "
+           "all the time (requests/s ≈ cores × 10^6 ÷ machine µs).\n")
 for c in cs:
     out.append(f"### c={c}\n")
-    out.append("| gateway | requests/s | p99 ms | CPU µs/req user | system | total | total ÷ floor | total ÷ nginx | preempted / req | errors |")
-    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    out.append("| gateway | requests/s | p99 ms | CPU µs/req user | system | total | total ÷ floor | total ÷ nginx | workers µs/req | machine µs/req | preempted / req | errors |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     floor_t = med("floor", c, lambda r: per_req(r, "user_s") + per_req(r, "sys_s"))
     nginx_t = med("nginx", c, lambda r: per_req(r, "user_s") + per_req(r, "sys_s"))
     for gw in gws:
@@ -240,7 +261,9 @@ for c in cs:
         errs = sum(int(r["errors"]) for r in points[(gw, c)])
         pre = med(gw, c, lambda r: float(r["preempted"]) / float(r["requests"]) if float(r["requests"]) else 0)
         ratio = lambda a, b: f"{a / b:.2f}" if a and b else "—"
-        out.append(f"| {gw} | {rps:,.0f} | {p99:.2f} | {u:.1f} | {s:.1f} | {t:.1f} | {ratio(t, floor_t)} | {ratio(t, nginx_t)} | {pre:.2f} | {errs} |")
+        wk = med(gw, c, lambda r: per_req(r, "workers_s") if "workers_s" in r else float("nan"))
+        mc = med(gw, c, lambda r: per_req(r, "machine_s") if "machine_s" in r else float("nan"))
+        out.append(f"| {gw} | {rps:,.0f} | {p99:.2f} | {u:.1f} | {s:.1f} | {t:.1f} | {ratio(t, floor_t)} | {ratio(t, nginx_t)} | {wk:.1f} | {mc:.1f} | {pre:.2f} | {errs} |")
     if floor_t and nginx_t:
         out.append(f"\nFloor ÷ nginx at c={c}: **{floor_t / nginx_t:.2f}** (the bar asks fcgimux for ≤ 0.70).\n")
 print("\n".join(out))
