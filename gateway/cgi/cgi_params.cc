@@ -195,10 +195,32 @@ struct PairSink {
   void add(std::string_view name, std::string_view value) { out.emplace_back(name, value); }
 };
 
-// The params encoded as FastCGI name-value pairs, ready to be framed.
-struct EncodingSink {
-  std::string& out;
-  void add(std::string_view name, std::string_view value) { fcgi::encode_pair(name, value, out); }
+// The params encoded as FastCGI name-value pairs, ready to be framed. The
+// pairs of a usual request go into a buffer on the stack and then into
+// |out| in one append, not one resize per pair.
+class EncodingSink {
+ public:
+  explicit EncodingSink(std::string& out) : out_(out) {}
+  void add(std::string_view name, std::string_view value) {
+    const size_t n = fcgi::encoded_pair_size(name.size(), value.size());
+    if (n > sizeof buf_ - used_) {
+      flush();
+      if (n > sizeof buf_) {
+        fcgi::encode_pair(name, value, out_);
+        return;
+      }
+    }
+    used_ = size_t(fcgi::encode_pair(name, value, buf_ + used_) - buf_);
+  }
+  void flush() {
+    out_.append(buf_, used_);
+    used_ = 0;
+  }
+
+ private:
+  std::string& out_;
+  size_t used_ = 0;
+  char buf_[1024];
 };
 
 // "HTTP_" + the header name, for emit(): on the stack for the usual name.
@@ -325,18 +347,24 @@ Result<void> emit(const CgiInput& in, Sink& sink) {
     return false;
   };
   // Never a NUL: FastCGI would pass it on and C applications would truncate.
-  auto set = [&](std::string_view name, std::string_view value) {
+  // The names here are literals or VarName's (letters, digits, '_'): only
+  // values are checked, and only those that may hold one; set_clean() is
+  // for values that cannot (literals, numbers, addresses fcgimux formats).
+  auto set_clean = [&](std::string_view name, std::string_view value) {
     if (!rp.empty() && replaced_by_route(name, 0)) return;
-    if (has_nul(name) || has_nul(value)) return;
     sink.add(name, value);
   };
+  auto set = [&](std::string_view name, std::string_view value) {
+    if (has_nul(value)) return;
+    set_clean(name, value);
+  };
 
-  set("GATEWAY_INTERFACE", "CGI/1.1");
+  set_clean("GATEWAY_INTERFACE", "CGI/1.1");
   set("SERVER_SOFTWARE", in.server_software);
   set("SERVER_NAME", server_name);
-  set("SERVER_PORT", Decimal(conn.server_port).view());
-  set("SERVER_ADDR", conn.server_addr);
-  set("SERVER_PROTOCOL", head.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1");
+  set_clean("SERVER_PORT", Decimal(conn.server_port).view());
+  set_clean("SERVER_ADDR", conn.server_addr);
+  set_clean("SERVER_PROTOCOL", head.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1");
   set("REQUEST_METHOD", head.method);
   set("REQUEST_URI", request_uri);
   set("SCRIPT_NAME", script_name);
@@ -345,12 +373,13 @@ Result<void> emit(const CgiInput& in, Sink& sink) {
   if (!route.document_root.empty()) {
     set("DOCUMENT_ROOT", route.document_root);
     set("SCRIPT_FILENAME", script_filename);
-    set("REDIRECT_STATUS", "200");  // PHP's cgi.force_redirect wants it
+    set_clean("REDIRECT_STATUS", "200");  // PHP's cgi.force_redirect wants it
   }
   if (content_type) set("CONTENT_TYPE", *content_type);
-  if (head.has_body() || has_content_length_header) set("CONTENT_LENGTH", Decimal(in.content_length).view());
-  set("REMOTE_ADDR", conn.remote_addr);
-  set("REMOTE_PORT", Decimal(conn.remote_port).view());
+  if (head.has_body() || has_content_length_header)
+    set_clean("CONTENT_LENGTH", Decimal(in.content_length).view());
+  set_clean("REMOTE_ADDR", conn.remote_addr);
+  set_clean("REMOTE_PORT", Decimal(conn.remote_port).view());
 
   // HTTP_*: one variable per header name, in order of first appearance;
   // repeated fields joined (RFC 9110 section 5.3), Cookie with "; "
@@ -403,8 +432,10 @@ Result<CgiParams> build_cgi_params(const CgiInput& in) {
 
 Result<void> encode_cgi_params(const CgiInput& in, std::string& out) {
   out.clear();
-  EncodingSink sink{out};
-  return emit(in, sink);
+  EncodingSink sink(out);
+  if (auto r = emit(in, sink); !r) return r;
+  sink.flush();
+  return {};
 }
 
 }  // namespace fcgimux

@@ -5,9 +5,12 @@
 namespace fcgimux {
 
 namespace {
-// p99 is recomputed after this many new samples: cheap enough per request,
-// fresh enough for a signal that only needs the right order of magnitude.
-constexpr size_t kRecomputeEvery = 32;
+// p99 is recomputed (a copy and nth_element of the whole window) once a
+// quarter of the window is new: for the default 512 samples, every 128
+// requests, about 80 instructions per request instead of the 330 of every
+// 32 (callgrind), and fresh enough for a signal that only needs the right
+// order of magnitude.
+size_t recompute_every(size_t capacity) { return std::max<size_t>(1, capacity / 4); }
 }  // namespace
 
 LatencyTracker::LatencyTracker(size_t capacity, size_t min_samples)
@@ -27,7 +30,7 @@ void LatencyTracker::add(std::chrono::milliseconds sample) {
 
 std::optional<std::chrono::milliseconds> LatencyTracker::p99() {
   if (samples_.size() < min_samples_) return std::nullopt;
-  if (!cached_p99_ || added_since_sort_ >= kRecomputeEvery) {
+  if (!cached_p99_ || added_since_sort_ >= recompute_every(capacity_)) {
     std::vector<std::chrono::milliseconds> v = samples_;
     const size_t k = std::min(v.size() - 1, (v.size() * 99 + 99) / 100 - 1);
     std::nth_element(v.begin(), v.begin() + ptrdiff_t(k), v.end());

@@ -16,7 +16,8 @@ class LatencyTracker {
   explicit LatencyTracker(size_t capacity = 512, size_t min_samples = 20);
 
   void add(std::chrono::milliseconds sample);
-  // The 99th percentile of the recent samples, nullopt while there are too few.
+  // The 99th percentile of the recent samples, nullopt while there are too
+  // few. Recomputed once a quarter of the window is new since the last time.
   std::optional<std::chrono::milliseconds> p99();
   // p99 once there are enough samples, else the slowest of the few there
   // are (nullopt with none): how long an answer may take, for judging a

@@ -429,6 +429,11 @@ TEST_CASE("encoded params are the encoding of the pairs, in a reused buffer", "[
       {get("/index.php/p", "X-A: 3\r\nX_Dropped: 1\r\nAccept-Language: en\r\n"), &php},
       {"GET http://other.example:81/app/z HTTP/1.1\r\nHost: example.com\r\n\r\n", &plain},
       {get("/app/y", "Content-Type: text/plain\r\nX-" + std::string(80, 'l') + ": long name\r\n"), &plain},
+      // Pairs past the encoder's 1 KiB staging buffer: one bigger than it
+      // (written straight into the output), then two that fill it.
+      {get("/app/big", "Cookie: " + std::string(3000, 'c') + "\r\nX-B: " + std::string(700, 'b') +
+                           "\r\nX-C: " + std::string(700, 'd') + "\r\n"),
+       &plain},
   };
   std::string reused;
   for (int round = 0; round < 2; ++round) {
