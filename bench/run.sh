@@ -33,15 +33,15 @@ done
 # wrk takes whole seconds only (-d0.5s is rejected: it did nothing): warm-up
 # and duration are integers. --quick measures the bar's points (c=64, 512).
 if ((quick)); then
-  concurrencies=(64 512); rounds=3; duration=2; warmup=1; body_rounds=2; idle_rounds=1
+  concurrencies=(64 512); rounds=3; duration=2; warmup=1; body_rounds=2; body_transfers=3; idle_rounds=1
 else
-  concurrencies=(1 8 64 512); rounds=5; duration=10; warmup=2; body_rounds=3; idle_rounds=3
+  concurrencies=(1 8 64 512); rounds=5; duration=10; warmup=2; body_rounds=3; body_transfers=5; idle_rounds=3
 fi
 idle_conns=10000
 # For trying the script itself (not for results): override the plan.
 [[ -n ${BENCH_CONCURRENCIES:-} ]] && read -r -a concurrencies <<<"$BENCH_CONCURRENCIES"
 rounds=${BENCH_ROUNDS:-$rounds} duration=${BENCH_DURATION:-$duration} warmup=${BENCH_WARMUP:-$warmup}
-body_rounds=${BENCH_BODY_ROUNDS:-$body_rounds} idle_rounds=${BENCH_IDLE_ROUNDS:-$idle_rounds} idle_conns=${BENCH_IDLE_CONNS:-$idle_conns}
+body_rounds=${BENCH_BODY_ROUNDS:-$body_rounds} body_transfers=${BENCH_BODY_TRANSFERS:-$body_transfers} idle_rounds=${BENCH_IDLE_ROUNDS:-$idle_rounds} idle_conns=${BENCH_IDLE_CONNS:-$idle_conns}
 [[ $duration =~ ^[1-9][0-9]*$ && $warmup =~ ^[1-9][0-9]*$ ]] ||
   { echo "BENCH_DURATION and BENCH_WARMUP must be whole seconds (wrk takes no fractions)" >&2; exit 2; }
 download_bytes=$((50 * 1048576))
@@ -176,33 +176,39 @@ collect_gateway_errors() {
   while IFS= read -r l; do note "$kind $what: fcgimux logged: $(sed -E 's/^ +//' <<<"$l")"; done <<<"$lines"
 }
 
-# body_point KIND GW ROUND GWPORT WORKER_PORTS...: one 50 MB download and one 10 MB upload.
+# body_point KIND GW ROUND GWPORT WORKER_PORTS...: $body_transfers 50 MB
+# downloads and as many 10 MB uploads, in turn, a row each. One transfer
+# lasts 10-100 ms here: a single one per point measured the host's moment
+# more than the gateway (uploads 1.01-2.33x nginx from run to run).
 body_point() {
   local kind=$1 gw=$2 round=$3 port=$4
   shift 4
   local dir="$work/$kind/$gw-body-r$round"
   bench_start_gateway "$gw" "$kind" "$port" "$dir" "$@"
-  local pid=$BENCH_LAST_PID base="http://127.0.0.1:$port" res code size secs ok mbs
+  local pid=$BENCH_LAST_PID base="http://127.0.0.1:$port" res code size secs ok mbs answer t
+  local downs=() ups=()
   curl -s -o /dev/null --max-time 10 "$base$BENCH_PATH_SMALL" || true
-  res=$(curl -s -o /dev/null --max-time 120 -w '%{http_code} %{size_download} %{time_total}' \
-    "$base$(bench_download_path "$kind" "$download_bytes")" || echo "000 0 0")
-  read -r code size secs <<<"$res"
-  ok=0
-  [[ $code == 200 && $size == "$download_bytes" ]] && ok=1
-  mbs=$(awk -v b="$size" -v s="$secs" 'BEGIN{ if (s > 0) printf "%.1f", b / s / 1e6; else print "nan" }')
-  row download "$kind" "$gw" 1 "$round" mb_s="$mbs" ok="$ok"
-  ((ok)) || note "$kind: $gw: 50 MB download failed: HTTP $code, $size bytes"
-  local answer
-  answer=$(curl -s --max-time 120 -H 'Expect:' -H 'Content-Type: application/octet-stream' \
-    --data-binary @"$work/upload.bin" -w '\n%{http_code} %{size_upload} %{time_total}' "$base$BENCH_PATH_UPLOAD" || echo "000 0 0")
-  read -r code size secs <<<"$(tail -1 <<<"$answer")"
-  ok=0
-  [[ $code == 200 && $size == "$upload_bytes" ]] && grep -q "$upload_bytes" <<<"$answer" && ok=1
-  mbs=$(awk -v b="$size" -v s="$secs" 'BEGIN{ if (s > 0) printf "%.1f", b / s / 1e6; else print "nan" }')
-  row upload "$kind" "$gw" 1 "$round" mb_s="$mbs" ok="$ok"
-  ((ok)) || note "$kind: $gw: 10 MB upload failed: HTTP $code, answer $(head -c 200 <<<"$answer" | tr '\n' ' ')"
-  printf '  %-8s %-9s body r%d: download %s, upload %s MB/s\n' "$kind" "$gw" "$round" \
-    "$(tail -1 <(grep -P "^download\t$kind\t$gw\t" "$raw") | cut -f14)" "$mbs" >&2
+  for ((t = 1; t <= body_transfers; t++)); do
+    res=$(curl -s -o /dev/null --max-time 120 -w '%{http_code} %{size_download} %{time_total}' \
+      "$base$(bench_download_path "$kind" "$download_bytes")" || echo "000 0 0")
+    read -r code size secs <<<"$res"
+    ok=0
+    [[ $code == 200 && $size == "$download_bytes" ]] && ok=1
+    mbs=$(awk -v b="$size" -v s="$secs" 'BEGIN{ if (s > 0) printf "%.1f", b / s / 1e6; else print "nan" }')
+    row download "$kind" "$gw" 1 "$round" mb_s="$mbs" ok="$ok"
+    downs+=("$mbs")
+    ((ok)) || note "$kind: $gw: 50 MB download failed: HTTP $code, $size bytes"
+    answer=$(curl -s --max-time 120 -H 'Expect:' -H 'Content-Type: application/octet-stream' \
+      --data-binary @"$work/upload.bin" -w '\n%{http_code} %{size_upload} %{time_total}' "$base$BENCH_PATH_UPLOAD" || echo "000 0 0")
+    read -r code size secs <<<"$(tail -1 <<<"$answer")"
+    ok=0
+    [[ $code == 200 && $size == "$upload_bytes" ]] && grep -q "$upload_bytes" <<<"$answer" && ok=1
+    mbs=$(awk -v b="$size" -v s="$secs" 'BEGIN{ if (s > 0) printf "%.1f", b / s / 1e6; else print "nan" }')
+    row upload "$kind" "$gw" 1 "$round" mb_s="$mbs" ok="$ok"
+    ups+=("$mbs")
+    ((ok)) || note "$kind: $gw: 10 MB upload failed: HTTP $code, answer $(head -c 200 <<<"$answer" | tr '\n' ' ')"
+  done
+  printf '  %-8s %-9s body r%d: download %s, upload %s MB/s\n' "$kind" "$gw" "$round" "${downs[*]}" "${ups[*]}" >&2
   bench_stop "$pid"
   collect_gateway_errors "$kind" "$gw" "$dir" "large bodies round $round"
 }
@@ -322,7 +328,7 @@ elapsed=$(($(date +%s) - start))
   echo "settings=Keep-alive requests per client connection: unlimited except lighttpd (65535, its maximum) — nginx \`keepalive_requests\` raised from its default 1000."
   echo "settings=Workers: libfcgi $BENCH_LIBFCGI_THREADS threads and PHP-FPM $BENCH_PHP_CHILDREN static children per worker (3× that in h2o's own) — more than any gateway opens connections — because a worker thread/child stays with a kept-alive connection until the gateway closes it; with fewer, connections past the pool size wait in the listen backlog behind idle kept connections. Listen backlog $BENCH_WORKER_BACKLOG for every worker (uWSGI through \`UWSGI_LISTEN\`)."
   echo "settings=Load: wrk, ${duration}s per point after a ${warmup}s warm-up, \`--timeout 10s\`, 1 thread at concurrency 1 and 2 threads above; concurrencies ${concurrencies[*]}; $rounds rounds; every gateway is started fresh for every point, so peak RSS (VmHWM summed over the gateway's processes) is that point's. CPU = utime+stime from /proc/PID/stat of the gateway's processes (nginx master + workers) over the measured wrk run ÷ requests. The client, the gateway and the workers share the $(nproc) cores. Clients served at once = requests/s × mean latency. Clients stalled ≥1 s: mid-run, \`ss -Htni state established \"( dport = :PORT )\"\` (wrk's side of its connections) twice about 1 s apart; connections whose bytes_acked (bytes wrk sent) did not grow had no request answered in that second (wrk sends the next request as soon as an answer arrives; it drops requests still unanswered at the end, so such clients are missing from its latency figures)."
-  echo "settings=Large bodies: one curl transfer at a time, $body_rounds rounds, gateways interleaved; 50 MiB downloads (\`/bytes?n=\`, \`bytes.php?n=\`, Django \`/big?mb=50\`) and 10 MiB uploads (\`Expect:\` disabled) of random bytes."
+  echo "settings=Large bodies: one curl transfer at a time, $body_rounds rounds of $body_transfers downloads and $body_transfers uploads per gateway (in turn, the gateway started fresh each round), gateways interleaved, median of all transfers; 50 MiB downloads (\`/bytes?n=\`, \`bytes.php?n=\`, Django \`/big?mb=50\`) and 10 MiB uploads (\`Expect:\` disabled) of random bytes."
   echo "settings=Idle connections: $idle_conns client connections to each gateway with libfcgi workers, one request each, then held; $idle_rounds round(s). Open-file hard limit: $(ulimit -Hn)."
   echo "settings=Duration of this run: ${elapsed}s."
   for n in "${notes[@]}"; do echo "notes=$n"; done

@@ -473,7 +473,7 @@ def report(raw_path, meta_path, out_path):
                     _fmt(st, 0) if st == st else "", _fmt(m["cpu1k"], 3),
                     _fmt(m["rss"], 1), "{:,}".format(e[2]), e[0], e[1]))
         w("")
-        w("### Large bodies (MB/s = 10^6 bytes/s, median of rounds, one transfer at a time with curl)")
+        w("### Large bodies (MB/s = 10^6 bytes/s, median of all transfers of all rounds, one transfer at a time with curl)")
         w("")
         w("| gateway | 50 MB download MB/s | 10 MB upload MB/s | ratio fcgimux ÷ gateway (download / upload) |")
         w("|---|---:|---:|---|")
