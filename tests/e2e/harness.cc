@@ -513,6 +513,14 @@ Worker spawn_php_fpm(const TempDir &dir, int children) {
   return w;
 }
 
+fs::path php_error_log(const TempDir &dir, const Worker &php) {
+  return dir / ("php-fpm-" + std::to_string(php.port)) / "php-errors.log";
+}
+
+std::string php_test_route_toml() {
+  return route_toml("/", "php", "document_root = \"" + (source_dir() / "tests/e2e/php").string() + "\"");
+}
+
 Worker spawn_fault_worker(const TempDir &dir, const std::string &mode,
                           const std::vector<std::string> &extra_args) {
   static std::atomic<int> counter{0};

@@ -154,6 +154,14 @@ Worker spawn_uwsgi_django(const TempDir &dir, const std::string &name, int proce
 // pool of |children| (pm.max_children; 0: the template's 2).
 Worker spawn_php_fpm(const TempDir &dir, int children = 0);
 
+// PHP's error log of a worker spawn_php_fpm started in |dir|: the test
+// scripts (tests/e2e/php/sleep.php) log each start there with its id.
+fs::path php_error_log(const TempDir &dir, const Worker &php);
+
+// [[route]] "/" to pool "php" with tests/e2e/php (sleep.php, ...) as its
+// document root.
+std::string php_test_route_toml();
+
 // tests/e2e/fault_worker in |mode| ("--ok", "--garbage", "--stall", ...).
 Worker spawn_fault_worker(const TempDir &dir, const std::string &mode,
                           const std::vector<std::string> &extra_args = {});

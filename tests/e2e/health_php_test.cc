@@ -18,8 +18,6 @@ using namespace e2e::health;
 
 namespace {
 
-std::string php_root() { return (source_dir() / "tests/e2e/php").string(); }
-
 // Three workers, fcgimux in front (debug log: one line per re-admission
 // probe; admin listener for GET /status).
 struct PhpPool {
@@ -34,7 +32,7 @@ void start(const TempDir &dir, PhpPool &pool) {
   pool.p3 = spawn_php_fpm(dir, 4);
   pool.gw = spawn_fcgimux(
       dir, server_toml("threads = 2\nlog_level = \"debug\"\nadmin_listen = \"127.0.0.1:0\"") +
-               route_toml("/", "php", "document_root = \"" + php_root() + "\"") +
+               php_test_route_toml() +
                pool_toml("php", {&pool.p1, &pool.p2, &pool.p3}, pool_settings()));
   pool.admin = admin_port(pool.gw.child);
   REQUIRE(pool.admin > 0);
@@ -42,7 +40,7 @@ void start(const TempDir &dir, PhpPool &pool) {
 
 // id -> how many times sleep.php started with it, in |w|'s PHP log.
 std::map<std::string, int> php_runs(const TempDir &dir, const Worker &w) {
-  std::ifstream in(dir / ("php-fpm-" + std::to_string(w.port)) / "php-errors.log");
+  std::ifstream in(php_error_log(dir, w));
   std::map<std::string, int> ids;
   for (std::string line; std::getline(in, line);) {
     if (line.find("sleep.php start=") == std::string::npos)

@@ -19,12 +19,11 @@ void check_saturated_php(const std::string &pool_extra) {
   Worker p1 = spawn_php_fpm(dir);
   Worker p2 = spawn_php_fpm(dir);
   Worker p3 = spawn_php_fpm(dir);
-  const std::string docroot = (source_dir() / "tests/e2e/php").string();
   // 3 workers x 2 children = 6 at once; 15 clients x 2 requests of 800 ms
   // each: about 4 s of work, so requests queue for up to ~4 s.
   Gateway gw = spawn_fcgimux(
       dir, server_toml("threads = 2") +
-               route_toml("/", "php", "document_root = \"" + docroot + "\"") +
+               php_test_route_toml() +
                pool_toml("php", {&p1, &p2, &p3}, pool_settings(pool_extra, "5s", "15s")));
 
   // A warm-up request per worker, so that they all have answered once.
@@ -91,10 +90,9 @@ TEST_CASE("health: a request timing out on a saturated PHP-FPM worker does not g
           "[e2e][health][php]") {
   TempDir dir;
   Worker p1 = spawn_php_fpm(dir);
-  const std::string docroot = (source_dir() / "tests/e2e/php").string();
   Gateway gw = spawn_fcgimux(
       dir, server_toml("threads = 2") +
-               route_toml("/", "php", "document_root = \"" + docroot + "\"") +
+               php_test_route_toml() +
                pool_toml("php", {&p1}, pool_settings("", "3s", "10s")));
   REQUIRE(http_get(gw.port, "/sleep.php?ms=0&id=warm").status == 200);
 
@@ -104,7 +102,7 @@ TEST_CASE("health: a request timing out on a saturated PHP-FPM worker does not g
   std::thread slow_client(
       [&] { slow = http_get(gw.port, "/sleep.php?ms=4500&id=slow"); });
   // Started once PHP logged it (sleep.php writes its start to php-errors.log).
-  const fs::path php_log = dir / ("php-fpm-" + std::to_string(p1.port)) / "php-errors.log";
+  const fs::path php_log = php_error_log(dir, p1);
   REQUIRE(eventually(
       [&] {
         std::ifstream in(php_log);

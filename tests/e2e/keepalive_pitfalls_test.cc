@@ -70,10 +70,9 @@ namespace {
 void check_php_not_pinned(const std::string &pool_extra) {
   TempDir dir;
   Worker php = spawn_php_fpm(dir, 4);
-  const std::string docroot = (source_dir() / "tests/e2e/php").string();
   Gateway gw = spawn_fcgimux(
       dir, server_toml("threads = 2") +
-               route_toml("/", "php", "document_root = \"" + docroot + "\"") +
+               php_test_route_toml() +
                pool_toml("php", {&php},
                          "keepalive_timeout = \"4s\"\nqueue_timeout = \"30s\"\n"
                          "response_timeout = \"30s\"\n" + pool_extra));
