@@ -176,7 +176,9 @@ for ((r = 1; r <= rounds; r++)); do
       start "$gw" "$dir" "$port"
       pid=$BENCH_LAST_PID
       url="http://127.0.0.1:$port$BENCH_PATH_SMALL"
-      timeout 30 wrk -t2 -c"$c" -d1s --timeout 10s "$url" >/dev/null 2>&1 || true
+      # wrk refuses more threads than connections: one thread at c=1.
+      wrk_threads=$((c < 2 ? c : 2))
+      timeout 30 wrk -t"$wrk_threads" -c"$c" -d1s --timeout 10s "$url" >/dev/null 2>&1 || true
       # fcgimux answers 503 until its first probe admits a worker: wait for a 200.
       for ((i = 0; i < 50; i++)); do
         [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$url" || true) == 200 ]] && break
@@ -194,7 +196,7 @@ for ((r = 1; r <= rounds; r++)); do
       p0=$(preemptions $procs)
       w0=$(bench_cpu_ticks "${workers[@]}")
       m0=$(machine_ticks)
-      timeout $((duration + 30)) wrk -t2 -c"$c" -d"${duration}s" --timeout 10s --latency "$url" >"$dir/wrk.txt" 2>&1 || true
+      timeout $((duration + 30)) wrk -t"$wrk_threads" -c"$c" -d"${duration}s" --timeout 10s --latency "$url" >"$dir/wrk.txt" 2>&1 || true
       m1=$(machine_ticks)
       w1=$(bench_cpu_ticks "${workers[@]}")
       # shellcheck disable=SC2086
@@ -203,6 +205,7 @@ for ((r = 1; r <= rounds; r++)); do
       p1=$(preemptions $procs)
       read -r rps _p50 p99 reqs non2xx sockerr _mean < <(/usr/bin/python3 "$here/tool.py" wrk "$dir/wrk.txt")
       errors=$((non2xx + sockerr))
+      [[ $rps =~ ^[0-9.]+$ ]] || bench_die "wrk measured nothing for $gw at c=$c: $(head -c 300 "$dir/wrk.txt")"
       printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$gw" "$c" "$r" "$rps" "$p99" "$reqs" "$errors" \
         "$(awk -v a="$u0" -v b="$u1" -v t="$ticks" 'BEGIN{print (b - a) / t}')" \
         "$(awk -v a="$s0" -v b="$s1" -v t="$ticks" 'BEGIN{print (b - a) / t}')" "$((p1 - p0))" \
@@ -234,7 +237,7 @@ out = []
 out.append("## The floor: what the least a FastCGI gateway can do costs here (bench/floor.sh)\n")
 out.append(f"`{command}` — {when}, {build}; load average at the end {load}.")
 h2o_note = f"; h2o, which cannot balance, has one of its own with {3 * int(threads)}" if "h2o" in gws else ""
-out.append(f"Three libfcgi responders ({threads} threads{h2o_note}); each gateway fresh per point, wrk -t2 on `/hello`, {duration} s after a 1 s warm-up, "
+out.append(f"Three libfcgi responders ({threads} threads{h2o_note}); each gateway fresh per point, wrk -t2 (-t1 at c=1) on `/hello`, {duration} s after a 1 s warm-up, "
            f"{rounds} rounds, gateways in turn; medians. CPU = user+system time of the gateway's processes over the run ÷ requests. "
            "**floor** = bench/floor/relay.c: read the client, write the worker, read the worker, write the client, nothing else "
            "(one kept worker connection per client; not a gateway); **floor-ring** the same with each epoll batch's writes in one "
