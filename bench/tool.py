@@ -280,6 +280,7 @@ def report(raw_path, meta_path, out_path):
     anchors = [g for g in gateways if g != "fcgimux"]
 
     load = {}   # (kind, gw, c) -> metric -> [values]
+    by_round = {}  # (kind, c, round) -> gw -> 2xx requests/s
     errors = {}  # (kind, gw) -> [non2xx, sockerr, requests]
     bodies = {}  # (kind, gw, test) -> [MB/s]
     body_fail = {}
@@ -304,6 +305,7 @@ def report(raw_path, meta_path, out_path):
                             ("rss", _num(r["peak_rss_kb"]) / 1024), ("served", served),
                             ("stalled", _num(r.get("stalled")))):
                 d.setdefault(name, []).append(v)
+            by_round.setdefault((kind, c, r.get("round", "")), {})[gw] = _num(r["rps"]) * good
             e = errors.setdefault((kind, gw, c), [0, 0, 0])
             e[0] += int(_num(r["non2xx"]) or 0)
             e[1] += int(_num(r["sockerr"]) or 0)
@@ -365,6 +367,17 @@ def report(raw_path, meta_path, out_path):
           (" h2o cannot balance: it has one worker of its own per kind with the capacity of the three "
            "the others balance over." if "h2o" in anchors else ""))
 
+    def paired_rps(kind, c):
+        """fcgimux's requests/s ÷ the best anchor's in the same round, round by round."""
+        out = []
+        for (k, cc, rnd), per_gw in sorted(by_round.items(), key=lambda kv: str(kv[0][2]).zfill(4)):
+            if k != kind or cc != c or "fcgimux" not in per_gw:
+                continue
+            vals = [per_gw[a] for a in anchors if a in per_gw and per_gw[a] == per_gw[a]]
+            if vals and max(vals) > 0:
+                out.append(per_gw["fcgimux"] / max(vals))
+        return out
+
     def bar(kind):
         """Issue #5's bar, item by item, from this run's medians (kind = the headline kind)."""
         w("The bar (issue #5), from this run — %s workers:" % kind)
@@ -397,6 +410,12 @@ def report(raw_path, meta_path, out_path):
                             note += "%s%s clients got no answer for ≥1 s mid-run" % (
                                 "; " if note else " — but ", _fmt(st, 0))
                         w("  - lower p99 at c=%d: %s %s ms%s" % (c, g, _fmt(gm["p99"], 2), note))
+                paired = paired_rps(kind, c)
+                if paired:
+                    w("  - the same rounds paired (not the bar's figure): fcgimux ÷ the best anchor of each round "
+                      "%s, median %s. The host's speed drifts from round to round, and a ratio of medians can "
+                      "set one round's fcgimux against another's anchor." % (
+                          ", ".join(_fmt(x, 2) for x in paired), _fmt(_median(paired), 2)))
         for c in (64, 512):
             if c in concs and "nginx" in anchors:
                 n = med.get((kind, "nginx", c), {})
