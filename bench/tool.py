@@ -280,7 +280,7 @@ def report(raw_path, meta_path, out_path):
     anchors = [g for g in gateways if g != "fcgimux"]
 
     load = {}   # (kind, gw, c) -> metric -> [values]
-    by_round = {}  # (kind, c, round) -> gw -> 2xx requests/s
+    by_round = {}  # (kind, c) -> round -> gw -> 2xx requests/s
     errors = {}  # (kind, gw) -> [non2xx, sockerr, requests]
     bodies = {}  # (kind, gw, test) -> [MB/s]
     body_fail = {}
@@ -305,7 +305,7 @@ def report(raw_path, meta_path, out_path):
                             ("rss", _num(r["peak_rss_kb"]) / 1024), ("served", served),
                             ("stalled", _num(r.get("stalled")))):
                 d.setdefault(name, []).append(v)
-            by_round.setdefault((kind, c, r.get("round", "")), {})[gw] = _num(r["rps"]) * good
+            by_round.setdefault((kind, c), {}).setdefault(int(_num(r["round"])), {})[gw] = _num(r["rps"]) * good
             e = errors.setdefault((kind, gw, c), [0, 0, 0])
             e[0] += int(_num(r["non2xx"]) or 0)
             e[1] += int(_num(r["sockerr"]) or 0)
@@ -370,12 +370,10 @@ def report(raw_path, meta_path, out_path):
     def paired_rps(kind, c):
         """fcgimux's requests/s ÷ the best anchor's in the same round, round by round."""
         out = []
-        for (k, cc, rnd), per_gw in sorted(by_round.items(), key=lambda kv: str(kv[0][2]).zfill(4)):
-            if k != kind or cc != c or "fcgimux" not in per_gw:
-                continue
-            vals = [per_gw[a] for a in anchors if a in per_gw and per_gw[a] == per_gw[a]]
-            if vals and max(vals) > 0:
-                out.append(per_gw["fcgimux"] / max(vals))
+        for _, per_gw in sorted(by_round.get((kind, c), {}).items()):
+            best = max((per_gw[a] for a in anchors if per_gw.get(a, float("nan")) > 0), default=None)
+            if best and "fcgimux" in per_gw:
+                out.append(per_gw["fcgimux"] / best)
         return out
 
     def bar(kind):

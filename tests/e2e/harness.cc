@@ -501,9 +501,15 @@ Worker spawn_uwsgi_django(const TempDir &dir, const std::string &name, int proce
   return w;
 }
 
+namespace {
+// Where examples/php/run-fpm.sh keeps the pool on |port|: its config, PHP's
+// error log.
+fs::path php_fpm_dir(const TempDir &dir, int port) { return dir / ("php-fpm-" + std::to_string(port)); }
+}  // namespace
+
 Worker spawn_php_fpm(const TempDir &dir, int children) {
   Worker w = start_on_free_port("php-fpm", "", [&](int port) {
-    const fs::path fpm_dir = dir / ("php-fpm-" + std::to_string(port));
+    const fs::path fpm_dir = php_fpm_dir(dir, port);
     return Child::spawn({"bash", (source_dir() / "examples/php/run-fpm.sh").string(),
                          "127.0.0.1:" + std::to_string(port), fpm_dir.string()},
                         dir / ("php-fpm-" + std::to_string(port) + ".log"),
@@ -514,7 +520,7 @@ Worker spawn_php_fpm(const TempDir &dir, int children) {
 }
 
 fs::path php_error_log(const TempDir &dir, const Worker &php) {
-  return dir / ("php-fpm-" + std::to_string(php.port)) / "php-errors.log";
+  return php_fpm_dir(dir, php.port) / "php-errors.log";
 }
 
 std::string php_test_route_toml() {
