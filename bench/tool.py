@@ -474,7 +474,9 @@ def report(raw_path, meta_path, out_path):
           "every client is served (above it with a long latency tail: wrk adds samples for the requests a slow "
           "answer held back). Clients stalled ≥1 s: of wrk's connections, mid-run, those that had no "
           "request answered for 1 s (`ss` twice, 1 s apart: bytes_acked, the bytes wrk sent, did not grow); "
-          "their requests are missing from the latency figures if still unanswered at the end. Blank: not sampled.")
+          "their requests are missing from the latency figures if still unanswered at the end. Blank: not sampled. "
+          "† more than 1.5× the concurrency: wrk's p99 there follows a few long stalls, which its correction for "
+          "coordinated omission counts hundreds of times each; `bench/latency.sh` times such a point's requests exactly.")
         w("")
         w("| concurrency | gateway | requests/s (2xx) | p50 ms | p99 ms | clients served at once | clients stalled ≥1 s | CPU s / 1000 req | peak RSS MiB | requests (all rounds) | non-2xx | socket errors |")
         w("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -485,8 +487,10 @@ def report(raw_path, meta_path, out_path):
                     continue
                 e = errors.get((kind, g, c), [0, 0, 0])
                 st = m.get("stalled", float("nan"))
+                served = m.get("served", float("nan"))
+                mark = "†" if served == served and served > 1.5 * c else ""
                 w("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %d |" % (
-                    c, g, _fmt(m["rps"], 0), _fmt(m["p50"], 2), _fmt(m["p99"], 2), _fmt(m.get("served", float("nan")), 0),
+                    c, g, _fmt(m["rps"], 0), _fmt(m["p50"], 2), _fmt(m["p99"], 2), _fmt(served, 0) + mark,
                     _fmt(st, 0) if st == st else "", _fmt(m["cpu1k"], 3),
                     _fmt(m["rss"], 1), "{:,}".format(e[2]), e[0], e[1]))
         w("")
