@@ -2,9 +2,13 @@
 # bench/latency.sh — wrk's latency figures next to exactly timed requests,
 # per gateway (issue #5).
 #
-#   bash bench/latency.sh [--kind php] [-c 8] [-d 8] [--rounds 3]
+#   bash bench/latency.sh [--kind php] [-c 8] [-d 8] [--rounds 3] [--slow 100]
 #                         [--gateways "fcgimux nginx haproxy lighttpd h2o"]
 #                         [--out FILE] [--append FILE]
+#
+# Besides the five gateways, --gateways takes fcgimux variants:
+# fcgimux-t1 (`threads = 1`), fcgimux-write (`io_uring = false`) and
+# fcgimux-ka0 (`keepalive_requests = 0`: worker connections never retired).
 #
 # Three workers of KIND (libfcgi, php or django) as in bench/run.sh; each
 # gateway started fresh for every round (h2o, which cannot balance, on a
@@ -17,10 +21,10 @@
 # top of bench/latency/client.c). After one long stall it adds hundreds of
 # samples, so its p99 follows the few longest stalls of a run. The exact
 # client reports what the requests of the run waited, with the stalls
-# counted once each (max, requests ≥100 ms). The two answer different
+# counted once each (max, requests ≥ --slow ms). The two answer different
 # questions; the table gives both, and "in flight" (requests/s × mean
 # latency, at most C for a closed loop) shows when wrk's figures were
-# corrected.
+# corrected. The two measure one after the other, not the same seconds.
 #
 # Prints the Markdown summary; --out FILE writes it there, --append FILE
 # puts it into FILE as a section, in place of the one an earlier run put
@@ -34,6 +38,7 @@ kind=php
 conc=8
 duration=8
 rounds=3
+slow=100
 gateways="fcgimux nginx haproxy lighttpd h2o"
 out=
 append=
@@ -46,14 +51,15 @@ while (($#)); do
     --gateways) gateways=$2; shift ;;
     --out) out=$2; shift ;;
     --append) append=$2; shift ;;
-    -h | --help) sed -n "2,27p" "$0"; exit 0 ;;
+    --slow) slow=$2; shift ;;
+    -h | --help) sed -n "2,32p" "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
 done
 [[ $kind =~ ^(libfcgi|php|django)$ ]] || { echo "--kind is libfcgi, php or django" >&2; exit 2; }
-[[ $conc =~ ^[1-9][0-9]*$ && $duration =~ ^[1-9][0-9]*$ && $rounds =~ ^[1-9][0-9]*$ ]] ||
-  { echo "-c, -d and --rounds take whole numbers" >&2; exit 2; }
+[[ $conc =~ ^[1-9][0-9]*$ && $duration =~ ^[1-9][0-9]*$ && $rounds =~ ^[1-9][0-9]*$ && $slow =~ ^[1-9][0-9]*$ ]] ||
+  { echo "-c, -d, --rounds and --slow take whole numbers" >&2; exit 2; }
 [[ $out && $out != /* ]] && out="$PWD/$out"
 [[ $append && $append != /* ]] && append="$PWD/$append"
 
@@ -87,11 +93,13 @@ for ((r = 1; r <= rounds; r++)); do
   for gw in $gateways; do
     read -r port <<<"$(bench_free_ports 1)"
     dir="$work/$gw-r$r"
-    if [[ $gw == h2o ]]; then
-      bench_start_gateway h2o "$kind" "$port" "$dir" "$wh"
-    else
-      bench_start_gateway "$gw" "$kind" "$port" "$dir" "${wports[@]}"
-    fi
+    case $gw in
+      h2o) bench_start_gateway h2o "$kind" "$port" "$dir" "$wh" ;;
+      fcgimux-t1) BENCH_THREADS=1 bench_start_gateway fcgimux "$kind" "$port" "$dir" "${wports[@]}" ;;
+      fcgimux-write) BENCH_FCGIMUX_SERVER_EXTRA="io_uring = false" bench_start_gateway fcgimux "$kind" "$port" "$dir" "${wports[@]}" ;;
+      fcgimux-ka0) BENCH_FCGIMUX_POOL_EXTRA="keepalive_requests = 0" bench_start_gateway fcgimux "$kind" "$port" "$dir" "${wports[@]}" ;;
+      *) bench_start_gateway "$gw" "$kind" "$port" "$dir" "${wports[@]}" ;;
+    esac
     pid=$BENCH_LAST_PID
     url="http://127.0.0.1:$port$BENCH_PATH_SMALL"
     # fcgimux answers 503 until its first probe admits a worker: wait for a 200.
@@ -99,15 +107,19 @@ for ((r = 1; r <= rounds; r++)); do
       [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$url" || true) == 200 ]] && break
       sleep 0.1
     done
+    body=$(curl -s --max-time 5 "$url" || true)
+    [[ $body == "$BENCH_SMALL_BODY"* ]] || bench_die "$gw answered '$body' on $url"
     timeout 30 wrk -t"$wrk_threads" -c"$conc" -d2s --timeout 10s "$url" >/dev/null 2>&1 || true
     timeout $((duration + 30)) wrk -t"$wrk_threads" -c"$conc" -d"${duration}s" --timeout 10s --latency "$url" >"$dir/wrk.txt" 2>&1 || true
     read -r wrps _p50 wp99 wreqs non2xx sockerr wmean < <(/usr/bin/python3 "$here/tool.py" wrk "$dir/wrk.txt")
     [[ $wrps =~ ^[0-9.]+$ ]] || bench_die "wrk measured nothing for $gw: $(head -c 300 "$dir/wrk.txt")"
-    timeout $((duration + 30)) "$client_bin" "$port" "$BENCH_PATH_SMALL" "$conc" "$duration" >"$dir/exact.txt" 2>&1 ||
+    timeout $((duration + 30)) "$client_bin" "$port" "$BENCH_PATH_SMALL" "$conc" "$duration" "$slow" >"$dir/exact.txt" 2>&1 ||
       bench_die "bench/latency/client.c failed against $gw: $(head -c 300 "$dir/exact.txt")"
+    # A connection that could not be replaced lowered the concurrency: the figures would not be comparable.
+    grep -q ' lost=0$' "$dir/exact.txt" || bench_die "bench/latency/client.c lost connections to $gw: $(cat "$dir/exact.txt")"
     exact=$(tr ' ' '\n' <"$dir/exact.txt" | awk -F= '{v[$1] = $2} END {
       printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", v["requests"], v["rps"], v["mean_ms"], v["p50_ms"],
-        v["p90_ms"], v["p99_ms"], v["p999_ms"], v["max_ms"], v["in_flight"], v["slow"], v["errors"] }')
+        v["p90_ms"], v["p99_ms"], v["p999_ms"], v["max_ms"], v["in_flight"], v["slow"], v["non2xx"] + v["errors"] }')
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$gw" "$r" "$wrps" "$wp99" "$wmean" "$wreqs" "$((non2xx + sockerr))" "$exact" >>"$raw"
     bench_log "r$r $gw: wrk $wrps req/s p99 $wp99 ms; exact: $(cat "$dir/exact.txt")"
     bench_stop "$pid"
@@ -115,9 +127,9 @@ for ((r = 1; r <= rounds; r++)); do
 done
 
 summary=$(/usr/bin/python3 - "$raw" "$command_line" "$BENCH_BUILD_NOTE" "$(date -u '+%Y-%m-%d %H:%M UTC')" \
-  "$(uptime | sed 's/.*load average: //')" "$kind" "$conc" "$duration" "$rounds" "$BENCH_PATH_SMALL" <<'EOF'
+  "$(uptime | sed 's/.*load average: //')" "$kind" "$conc" "$duration" "$rounds" "$BENCH_PATH_SMALL" "$slow" <<'EOF'
 import csv, statistics, sys
-raw, command, build, when, load, kind, conc, duration, rounds, path = sys.argv[1:]
+raw, command, build, when, load, kind, conc, duration, rounds, path, slow = sys.argv[1:]
 rows = list(csv.DictReader(open(raw), delimiter="\t"))
 by_gw = {}
 for r in rows:
@@ -128,15 +140,18 @@ def total(gw, key):
     return sum(int(float(r[key])) for r in by_gw[gw])
 out = []
 out.append("## wrk's latency and exactly timed requests (bench/latency.sh)\n")
-out.append(f"`{command}` — {when}, {build}; load average at the end {load}.")
+out.append(f"`{command}` — {when}, {build}; load average at the end {load} (this run's own load included).")
 out.append(f"Three {kind} workers as in bench/run.sh (h2o: one of its own); each gateway fresh per round, gateways in turn, "
            f"{rounds} rounds, medians (max: the largest of all rounds). Per round: wrk -t2 -c{conc} -d{duration}s --latency on "
            f"`{path}`, then bench/latency/client.c, a closed loop on {conc} keep-alive connections timing every request, for "
-           f"{duration} s. **In flight** = requests/s × mean latency: a closed loop of {conc} connections cannot have more than "
+           f"{duration} s (the two one after the other, not the same seconds). "
+           "fcgimux-t1: `threads = 1`; fcgimux-write: `io_uring = false`; fcgimux-ka0: `keepalive_requests = 0`. "
+           f"**In flight** = requests/s × mean latency: a closed loop of {conc} connections cannot have more than "
            f"{conc}; wrk's figure is above that when its correction for coordinated omission added samples for long stalls "
            "(the top of bench/latency/client.c explains it), and its p99 then follows the run's few longest stalls. "
-           "**≥100 ms**: exactly timed requests that took 100 ms or more, all rounds.\n")
-out.append("| gateway | wrk requests/s | wrk p99 ms | wrk in flight | exact requests/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | exact in flight | ≥100 ms | errors (wrk + exact) |")
+           f"**≥{slow} ms**: exactly timed requests that took {slow} ms or more, all rounds. **Errors**: wrk's non-2xx and "
+           "socket errors, and the exact client's non-2xx and broken connections, all rounds.\n")
+out.append(f"| gateway | wrk requests/s | wrk p99 ms | wrk in flight | exact requests/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | exact in flight | ≥{slow} ms | errors (wrk + exact) |")
 out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for gw, rs in by_gw.items():
     wrk_in_flight = statistics.median(float(r["wrk_rps"]) * float(r["wrk_mean_ms"]) / 1000 for r in rs)
@@ -148,7 +163,7 @@ if "fcgimux" in by_gw:
     f99 = med("fcgimux", "p99_ms")
     ratios = [f"{gw} {f99 / med(gw, 'p99_ms'):.2f}" for gw in by_gw if gw != "fcgimux" and med(gw, "p99_ms") > 0]
     if ratios:
-        out.append(f"\nExactly timed p99, fcgimux ÷ anchor: {', '.join(ratios)}.")
+        out.append(f"\nExactly timed p99, fcgimux ÷ each of the others: {', '.join(ratios)}.")
 print("\n".join(out))
 EOF
 )

@@ -10,21 +10,29 @@
  * Prints one line of key=value pairs:
  *
  *   requests rps mean_ms p50_ms p90_ms p99_ms p999_ms max_ms in_flight
- *   slow errors
+ *   slow non2xx errors lost
  *
  * in_flight is the sum of all latencies ÷ the run's length: how many
- * requests were outstanding on average. A closed loop cannot have more
- * than CONNECTIONS, so it checks the figures themselves (Little's law).
- * slow counts requests that took SLOW_MS (default 100) or more.
+ * requests were outstanding on average, CONNECTIONS when the client kept
+ * every connection busy. slow counts requests that took SLOW_MS (default
+ * 100) or more; non2xx the responses (timed like the others) whose status
+ * was not 2xx. errors counts connections that failed or broke the framing
+ * (closed mid-response, bytes nobody asked for, no Content-Length): the
+ * request on it is not timed, and a new connection takes its place; lost
+ * counts the places no new connection could take. A response with
+ * "Connection: close" is timed, and the next request goes on a new
+ * connection, as wrk does. Requests still out when the time is up are not
+ * timed (nor are they by wrk).
  *
  * Why not only wrk: wrk 4.1 corrects its latency histogram for coordinated
  * omission. After the run, for every recorded latency L of at least twice
  * the mean interval between requests on a connection (I: the run's length
  * ÷ the requests per connection), it adds samples L-I, L-2I, ... for as
  * long as they stay above I: the requests an open-loop client would have
- * sent while that one waited. One 300 ms stall at 10,000 requests/s over 8
- * connections (I = 0.8 ms) becomes about 375 samples between 1.6 and 300
- * ms, enough to move p99 of a 60,000-request run from 2 ms to 100 ms. That
+ * sent while that one waited. At 10,000 requests/s over 8 connections
+ * (I = 0.8 ms) one 300 ms stall becomes about 373 samples between 1 and
+ * 300 ms; three of them, about 1,120 samples, move p99 of a 60,000-request
+ * run from 2 ms to about 140 ms. That
  * is a fair figure for clients arriving at a fixed rate, but it measures
  * the rare longest stalls, not what the requests of the run waited; this
  * client reports those.
@@ -49,6 +57,8 @@ struct conn {
     char head[8192];       /* the response head being read */
     size_t head_len;
     long long body_left;   /* body bytes still to skip; -1 while reading the head */
+    int status;            /* of the response being read */
+    int closes;            /* it said "Connection: close" */
 };
 
 static double now_us(void)
@@ -69,6 +79,15 @@ static char request[1024];
 static int request_len;
 static int epfd;
 
+/* Sends the next request on c; 0 on success. A request this small fits
+ * any socket buffer: one send. MSG_NOSIGNAL: a closed peer is an error
+ * result, not SIGPIPE. */
+static int send_request(struct conn *c)
+{
+    c->sent_at = now_us();
+    return send(c->fd, request, (size_t)request_len, MSG_NOSIGNAL) == request_len ? 0 : -1;
+}
+
 /* Opens c->fd and sends the first request; 0 on success. */
 static int open_conn(struct conn *c, int index)
 {
@@ -87,9 +106,7 @@ static int open_conn(struct conn *c, int index)
     epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev);
     c->head_len = 0;
     c->body_left = -1;
-    c->sent_at = now_us();
-    /* A request this small fits any socket buffer: one write. */
-    return write(c->fd, request, (size_t)request_len) == request_len ? 0 : -1;
+    return send_request(c);
 }
 
 static void close_conn(struct conn *c)
@@ -102,14 +119,36 @@ static void close_conn(struct conn *c)
     c->sent_at = 0;
 }
 
-/* Content-Length of a complete head, or -1 if it has none. */
-static long long content_length(const char *head)
+/* The value of header NAME (with its colon) in a complete head, or NULL. */
+static const char *header(const char *head, const char *name)
 {
+    size_t len = strlen(name);
     for (const char *p = strstr(head, "\r\n"); p; p = strstr(p + 2, "\r\n")) {
-        if (strncasecmp(p + 2, "content-length:", 15) == 0)
-            return atoll(p + 17);
+        if (strncasecmp(p + 2, name, len) == 0) {
+            const char *v = p + 2 + len;
+            while (*v == ' ' || *v == '\t')
+                v++;
+            return v;
+        }
     }
-    return -1;
+    return NULL;
+}
+
+static long errors, lost;
+static double end_at;
+
+/* The connection in slot INDEX failed: counted, closed, and replaced by a
+ * new one while the run lasts (COUNT: whether this is an error, not a
+ * close the server announced). */
+static void replace_conn(struct conn *cs, int index, int count)
+{
+    if (count)
+        errors++;
+    close_conn(&cs[index]);
+    if (now_us() < end_at && open_conn(&cs[index], index) != 0) {
+        close_conn(&cs[index]);
+        lost++;
+    }
 }
 
 int main(int argc, char **argv)
@@ -138,8 +177,9 @@ int main(int argc, char **argv)
     epfd = epoll_create1(EPOLL_CLOEXEC);
     if (!lat || !cs || epfd < 0)
         return 1;
-    long errors = 0, slow = 0;
+    long slow = 0, non2xx = 0;
     const double start = now_us(), end = start + seconds * 1e6;
+    end_at = end;
     for (int i = 0; i < nconn; i++) {
         cs[i].fd = -1;
         if (open_conn(&cs[i], i) != 0) {
@@ -156,11 +196,9 @@ int main(int argc, char **argv)
             ssize_t got = read(c->fd, buf, sizeof buf);
             if (got < 0 && (errno == EAGAIN || errno == EINTR))
                 continue;
+            const int index = (int)evs[j].data.u32;
             if (got <= 0) {  /* closed or failed mid-request: an error, then a new connection */
-                errors++;
-                close_conn(c);
-                if (now_us() < end && open_conn(c, (int)evs[j].data.u32) != 0)
-                    close_conn(c);
+                replace_conn(cs, index, 1);
                 continue;
             }
             size_t off = 0;
@@ -176,19 +214,23 @@ int main(int argc, char **argv)
                     if (!blank) {
                         off += take;
                         if (c->head_len == sizeof c->head - 1) {  /* no end of head in 8 KiB */
-                            errors++;
-                            close_conn(c);
+                            replace_conn(cs, index, 1);
+                            break;  /* the rest of buf belongs to the connection replaced */
                         }
                         continue;
                     }
                     size_t head_bytes = (size_t)(blank + 4 - c->head);
                     off += take - (c->head_len - head_bytes);  /* what followed the head is body */
                     *blank = '\0';
-                    c->body_left = content_length(c->head);
-                    if (c->body_left < 0) {  /* chunked or unframed: not for this client */
-                        errors++;
-                        close_conn(c);
-                        continue;
+                    const char *length = header(c->head, "content-length:");
+                    const char *connection = header(c->head, "connection:");
+                    c->status = atoi(c->head + 9);
+                    c->closes = connection && strncasecmp(connection, "close", 5) == 0;
+                    c->body_left = length ? atoll(length) : -1;
+                    /* Not a response (bytes nobody asked for), or chunked or unframed: not for this client. */
+                    if (strncmp(c->head, "HTTP/1.", 7) != 0 || c->head_len < 12 || c->body_left < 0) {
+                        replace_conn(cs, index, 1);
+                        break;
                     }
                 }
                 long long skip = (long long)((size_t)got - off) < c->body_left ? (long long)((size_t)got - off)
@@ -209,26 +251,24 @@ int main(int argc, char **argv)
                 lat[n++] = l;
                 if (l >= slow_us)
                     slow++;
+                if (c->status < 200 || c->status > 299)
+                    non2xx++;
                 c->head_len = 0;
                 c->body_left = -1;
                 if (off != (size_t)got) {  /* bytes past the response: nothing was asked for them */
-                    errors++;
-                    close_conn(c);
+                    replace_conn(cs, index, 1);
                     break;
                 }
-                if (t < end) {
-                    c->sent_at = now_us();
-                    if (write(c->fd, request, (size_t)request_len) != request_len) {
-                        errors++;
-                        close_conn(c);
-                    }
-                }
+                if (c->closes)
+                    replace_conn(cs, index, 0);
+                else if (t < end && send_request(c) != 0)
+                    replace_conn(cs, index, 1);
             }
         }
     }
     const double elapsed = (now_us() - start) / 1e6;
     if (n == 0) {
-        printf("requests=0 errors=%ld\n", errors);
+        printf("requests=0 errors=%ld lost=%ld\n", errors, lost);
         return 1;
     }
     qsort(lat, n, sizeof *lat, by_value);
@@ -237,8 +277,8 @@ int main(int argc, char **argv)
         sum += lat[i];
 #define PCT(p) (lat[(size_t)((p) * (double)(n - 1))] / 1e3)
     printf("requests=%zu rps=%.1f mean_ms=%.3f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f "
-           "in_flight=%.2f slow=%ld errors=%ld\n",
+           "in_flight=%.2f slow=%ld non2xx=%ld errors=%ld lost=%ld\n",
            n, n / elapsed, sum / n / 1e3, PCT(0.5), PCT(0.9), PCT(0.99), PCT(0.999), lat[n - 1] / 1e3,
-           sum / 1e6 / elapsed, slow, errors);
+           sum / 1e6 / elapsed, slow, non2xx, errors, lost);
     return 0;
 }
