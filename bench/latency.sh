@@ -167,10 +167,5 @@ if "fcgimux" in by_gw:
 print("\n".join(out))
 EOF
 )
-printf '%s\n' "$summary"
-[[ -n $out ]] && printf '%s\n' "$summary" >"$out"
-if [[ -n $append ]]; then
-  printf '%s\n' "$summary" >"$work/section.md"
-  /usr/bin/python3 "$here/tool.py" append "$append" "$work/section.md"
-fi
+bench_publish "$summary" "$out" "$append"
 exit 0

@@ -102,6 +102,20 @@ bench_ensure_packages() {
   return $rc
 }
 
+# bench_publish SUMMARY OUT APPEND: prints a script's Markdown summary;
+# writes it to the file OUT and puts it into the file APPEND as a section
+# (`tool.py append`: in place of the section an earlier run put there)
+# when they are not empty. floor.sh, callgrind.sh and latency.sh end with it.
+bench_publish() {
+  local summary=$1 out=$2 append=$3
+  printf '%s\n' "$summary"
+  [[ -z $out ]] || printf '%s\n' "$summary" >"$out"
+  if [[ -n $append ]]; then
+    printf '%s\n' "$summary" >"$work/section.md"
+    /usr/bin/python3 "$BENCH_DIR/tool.py" append "$append" "$work/section.md"
+  fi
+}
+
 # ---------------------------------------------------------------- build
 
 # bench_build: builds fcgimux (Release) and libfcgi_responder in
