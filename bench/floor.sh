@@ -179,13 +179,7 @@ for ((r = 1; r <= rounds; r++)); do
       # wrk refuses more threads than connections: one thread at c=1.
       wrk_threads=$((c < 2 ? c : 2))
       timeout 30 wrk -t"$wrk_threads" -c"$c" -d1s --timeout 10s "$url" >/dev/null 2>&1 || true
-      # fcgimux answers 503 until its first probe admits a worker: wait for a 200.
-      for ((i = 0; i < 50; i++)); do
-        [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$url" || true) == 200 ]] && break
-        sleep 0.1
-      done
-      body=$(curl -s --max-time 5 "$url" || true)
-      [[ $body == "$BENCH_SMALL_BODY"* ]] || bench_die "$gw answered '$body' on $url"
+      bench_wait_answer "$url" "$gw"
       procs=$(bench_tree "$pid")
       # The workers this gateway uses (h2o: its own).
       workers=("${BENCH_WORKER_PIDS[@]}")

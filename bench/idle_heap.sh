@@ -38,6 +38,7 @@ work=$(mktemp -d /tmp/fcgimux-idle-heap.XXXXXX)
 trap 'bench_stop_all; [[ -n ${IDLE_HEAP_KEEP:-} ]] || rm -rf "$work"' EXIT
 
 read -r w1 w2 w3 <<<"$(bench_free_ports 3)"
+bench_worker_paths libfcgi
 bench_start_workers libfcgi "$work/workers" "$w1" "$w2" "$w3"
 
 # run N: fcgimux under heaptrack with N idle connections; writes $work/heap-N.txt.
@@ -46,16 +47,12 @@ run() {
   port=$(bench_free_ports 1)
   bench_gateway_config fcgimux libfcgi "$port" "$dir" "$w1" "$w2" "$w3"
   bench_spawn "$dir/heaptrack.out" heaptrack -o "$dir/heap" "$FCGIMUX_BIN" -c "$dir/fcgimux.toml"
-  local ht=$BENCH_LAST_PID i
+  local ht=$BENCH_LAST_PID
   bench_wait_port "$port" 60 "$ht" || bench_die "fcgimux under heaptrack did not start"
   # heaptrack's children (fcgimux, heaptrack_interpret) are stopped with it on any exit
   local kid
   for kid in $(bench_tree "$ht"); do [[ $kid == "$ht" ]] || BENCH_PIDS+=("$kid"); done
-  # fcgimux answers 503 until its first probe admits a worker
-  for ((i = 0; i < 200; i++)); do
-    [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$port/hello" || true) == 200 ]] && break
-    sleep 0.1
-  done
+  bench_wait_answer "http://127.0.0.1:$port/hello" fcgimux 200
   mkdir -p "$dir/idle"
   touch "$dir/idle/half_done"
   /usr/bin/python3 "$here/tool.py" idle "$port" "$n" /hello "$dir/idle" >"$dir/idle.log" 2>&1 &

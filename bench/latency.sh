@@ -102,13 +102,7 @@ for ((r = 1; r <= rounds; r++)); do
     esac
     pid=$BENCH_LAST_PID
     url="http://127.0.0.1:$port$BENCH_PATH_SMALL"
-    # fcgimux answers 503 until its first probe admits a worker: wait for a 200.
-    for ((i = 0; i < 50; i++)); do
-      [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$url" || true) == 200 ]] && break
-      sleep 0.1
-    done
-    body=$(curl -s --max-time 5 "$url" || true)
-    [[ $body == "$BENCH_SMALL_BODY"* ]] || bench_die "$gw answered '$body' on $url"
+    bench_wait_answer "$url" "$gw"
     timeout 30 wrk -t"$wrk_threads" -c"$conc" -d2s --timeout 10s "$url" >/dev/null 2>&1 || true
     timeout $((duration + 30)) wrk -t"$wrk_threads" -c"$conc" -d"${duration}s" --timeout 10s --latency "$url" >"$dir/wrk.txt" 2>&1 || true
     read -r wrps _p50 wp99 wreqs non2xx sockerr wmean < <(/usr/bin/python3 "$here/tool.py" wrk "$dir/wrk.txt")

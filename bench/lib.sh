@@ -102,6 +102,19 @@ bench_ensure_packages() {
   return $rc
 }
 
+# bench_wait_answer URL GW [TRIES]: until URL answers 200 (fcgimux answers
+# 503 until its first probe admits a worker), at most TRIES (default 50)
+# tries 0.1 s apart; then dies unless the body is the kind's small body.
+bench_wait_answer() {
+  local url=$1 gw=$2 tries=${3:-50} i body
+  for ((i = 0; i < tries; i++)); do
+    [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$url" || true) == 200 ]] && break
+    sleep 0.1
+  done
+  body=$(curl -s --max-time 5 "$url" || true)
+  [[ $body == "$BENCH_SMALL_BODY"* ]] || bench_die "$gw answered '$body' on $url"
+}
+
 # bench_publish SUMMARY OUT APPEND: prints a script's Markdown summary;
 # writes it to the file OUT and puts it into the file APPEND as a section
 # (`tool.py append`: in place of the section an earlier run put there)
