@@ -2,7 +2,12 @@
 # fcgimux side by side with nginx, HAProxy, lighttpd and h2o on the same
 # FastCGI workers (issue #5). See bench/README.md.
 #
-#   bash bench/run.sh [--quick] [--kinds "libfcgi php django"] [--out FILE]
+#   bash bench/run.sh [--quick | --bar] [--kinds "libfcgi php django"] [--out FILE]
+#
+# --bar: only the bar's requests/s points (c=64 and 512), 15 short rounds,
+# the gateways' order changing from round to round, no large bodies and no
+# idle connections; writes bench/RESULTS.bar.md. For a ratio with a
+# confidence interval narrow enough to judge the bar by (bench/README.md).
 #
 # Installs what it needs (apt-get, idempotent), builds fcgimux into
 # build-release/, starts three workers of each kind on loopback ports chosen
@@ -17,14 +22,16 @@ root=$(cd "$here/.." && pwd)
 command_line="bash bench/run.sh $*"
 
 quick=0
+bar=0
 kinds="libfcgi php django"
-out="$here/RESULTS.md"
+out=""
 while (($#)); do
   case $1 in
     --quick) quick=1 ;;
+    --bar) bar=1 ;;
     --kinds) kinds=$2; shift ;;
     --out) out=$2; shift ;;
-    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { print }' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -32,8 +39,16 @@ done
 
 # wrk takes whole seconds only (-d0.5s is rejected: it did nothing): warm-up
 # and duration are integers. --quick measures the bar's points (c=64, 512).
+if [[ -z $out ]]; then
+  if ((bar)); then out="$here/RESULTS.bar.md"; else out="$here/RESULTS.md"; fi
+fi
+((quick && bar)) && { echo "--quick and --bar are two different plans: pick one" >&2; exit 2; }
 if ((quick)); then
   concurrencies=(64 512); rounds=3; duration=2; warmup=1; body_rounds=2; body_transfers=3; idle_rounds=1
+elif ((bar)); then
+  # Many short rounds rather than a few long ones: the host's speed drifts
+  # over tens of seconds, and a median of 15 moves less than one of 5.
+  concurrencies=(64 512); rounds=15; duration=5; warmup=1; body_rounds=0; body_transfers=0; idle_rounds=0
 else
   concurrencies=(1 8 64 512); rounds=5; duration=10; warmup=2; body_rounds=3; body_transfers=5; idle_rounds=3
 fi
@@ -264,6 +279,28 @@ start=$(date +%s)
 # balance), the other gateways the three.
 workers_of() { if [[ $1 == h2o ]]; then echo "$wh"; else echo "$w1 $w2 $w3"; fi; }
 
+# round_order ROUND: the gateways in the order this round runs them. The
+# full plan keeps one order (A B C D E every round). --bar takes its orders
+# from a Williams design: row i is 0, 1, n-1, 2, n-2, ... plus i (mod n),
+# and for an odd n the same rows reversed, 2n orders in all; over them every
+# gateway runs in every position, and right after every other gateway, equally
+# often. So no gateway is always measured first, or always just after the
+# one that warmed (or tired) the host the same way.
+round_order() {
+  local n=${#gateways[@]} i j row base=()
+  if ((!bar)); then printf '%s\n' "${gateways[@]}"; return; fi
+  for ((j = 0; j < n; j++)); do
+    if ((j == 0)); then base+=(0); elif ((j % 2)); then base+=($(((j + 1) / 2))); else base+=($((n - j / 2))); fi
+  done
+  local rows=$((n % 2 ? 2 * n : n))
+  row=$((($1 - 1) % rows))
+  for ((i = 0; i < n; i++)); do
+    j=$i
+    ((row >= n)) && j=$((n - 1 - i))   # the reversed half
+    echo "${gateways[(base[j] + row) % n]}"
+  done
+}
+
 for kind in $kinds; do
   bench_log "=== $kind workers"
   read -r w1 w2 w3 wh gport <<<"$(bench_free_ports 5)"
@@ -274,7 +311,7 @@ for kind in $kinds; do
   # shellcheck disable=SC2046 # workers_of: a list of ports
   for ((round = 1; round <= rounds; round++)); do
     for c in "${concurrencies[@]}"; do
-      for gw in "${gateways[@]}"; do load_point "$kind" "$gw" "$c" "$round" "$gport" $(workers_of "$gw"); done
+      for gw in $(round_order "$round"); do load_point "$kind" "$gw" "$c" "$round" "$gport" $(workers_of "$gw"); done
     done
   done
   # shellcheck disable=SC2046
@@ -298,6 +335,7 @@ elapsed=$(($(date +%s) - start))
   echo "kinds=$kinds"
   echo "gateways=${gateways[*]}"
   echo "rounds=$rounds"
+  echo "rotate=$bar"
   echo "idle_kind=libfcgi"
   echo "about_libfcgi=Three \`examples/libfcgi/libfcgi_responder\` processes ($BENCH_LIBFCGI_THREADS threads each, FCGI_KEEP_CONN honoured; h2o's own: one with $((3 * BENCH_LIBFCGI_THREADS)) threads); load on \`/hello\` (19-byte body). The workers cost almost nothing, so the gateway is what is measured."
   echo "about_php=Three PHP-FPM 8.2 pools (pm = static, $BENCH_PHP_CHILDREN children each, keep-alive honoured, \`php-fpm -n\`: no opcache; h2o's own: one pool of $((3 * BENCH_PHP_CHILDREN)) children); load on \`bench/php/hello.php\`."
@@ -328,8 +366,16 @@ elapsed=$(($(date +%s) - start))
   echo "settings=Keep-alive requests per client connection: unlimited except lighttpd (65535, its maximum) — nginx \`keepalive_requests\` raised from its default 1000."
   echo "settings=Workers: libfcgi $BENCH_LIBFCGI_THREADS threads and PHP-FPM $BENCH_PHP_CHILDREN static children per worker (3× that in h2o's own) — more than any gateway opens connections — because a worker thread/child stays with a kept-alive connection until the gateway closes it; with fewer, connections past the pool size wait in the listen backlog behind idle kept connections. Listen backlog $BENCH_WORKER_BACKLOG for every worker (uWSGI through \`UWSGI_LISTEN\`)."
   echo "settings=Load: wrk, ${duration}s per point after a ${warmup}s warm-up, \`--timeout 10s\`, 1 thread at concurrency 1 and 2 threads above; concurrencies ${concurrencies[*]}; $rounds rounds; every gateway is started fresh for every point, so peak RSS (VmHWM summed over the gateway's processes) is that point's. CPU = utime+stime from /proc/PID/stat of the gateway's processes (nginx master + workers) over the measured wrk run ÷ requests. The client, the gateway and the workers share the $(nproc) cores. Clients served at once = requests/s × mean latency. Clients stalled ≥1 s: mid-run, \`ss -Htni state established \"( dport = :PORT )\"\` (wrk's side of its connections) twice about 1 s apart; connections whose bytes_acked (bytes wrk sent) did not grow had no request answered in that second (wrk sends the next request as soon as an answer arrives; it drops requests still unanswered at the end, so such clients are missing from its latency figures)."
-  echo "settings=Large bodies: one curl transfer at a time, $body_rounds rounds of $body_transfers downloads and $body_transfers uploads per gateway (in turn, the gateway started fresh each round), gateways interleaved, median of all transfers; 50 MiB downloads (\`/bytes?n=\`, \`bytes.php?n=\`, Django \`/big?mb=50\`) and 10 MiB uploads (\`Expect:\` disabled) of random bytes."
-  echo "settings=Idle connections: $idle_conns client connections to each gateway with libfcgi workers, one request each, then held; $idle_rounds round(s). Open-file hard limit: $(ulimit -Hn)."
+  if ((body_rounds == 0 || body_transfers == 0)); then
+    echo "settings=Large bodies: not measured in this plan."
+  else
+    echo "settings=Large bodies: one curl transfer at a time, $body_rounds rounds of $body_transfers downloads and $body_transfers uploads per gateway (in turn, the gateway started fresh each round), gateways interleaved, median of all transfers; 50 MiB downloads (\`/bytes?n=\`, \`bytes.php?n=\`, Django \`/big?mb=50\`) and 10 MiB uploads (\`Expect:\` disabled) of random bytes."
+  fi
+  if ((idle_rounds == 0)); then
+    echo "settings=Idle connections: not measured in this plan."
+  else
+    echo "settings=Idle connections: $idle_conns client connections to each gateway with libfcgi workers, one request each, then held; $idle_rounds round(s). Open-file hard limit: $(ulimit -Hn)."
+  fi
   echo "settings=Duration of this run: ${elapsed}s."
   for n in "${notes[@]}"; do echo "notes=$n"; done
 } >"$meta"

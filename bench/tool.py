@@ -28,6 +28,7 @@
 """
 import errno
 import os
+import random
 import resource
 import selectors
 import socket
@@ -251,6 +252,37 @@ def _fmt(v, digits=1):
     return ("{:.%df}" % digits).format(v)
 
 
+def round_bootstrap(per_round, anchors, resamples=2000, seed=5):
+    """95% interval of fcgimux's requests/s ÷ the best anchor's, over medians
+    of rounds, from |resamples| resamples of the rounds with replacement.
+
+    per_round: round -> gateway -> requests/s. A resample takes whole rounds,
+    the same ones for every gateway, so that the gateways of one round (run
+    within a minute of each other) stay together and the host's drift from
+    round to round is what the interval measures. Returns (low, high, share
+    of resamples ≥ 1.3, rounds used), or None with fewer than 3 rounds."""
+    # Every round fcgimux ran in, as the headline's median takes them
+    # (requests/s 0 included); anchors missing from a round are nan there.
+    rounds = [per for _, per in sorted(per_round.items()) if per.get("fcgimux", float("nan")) == per.get("fcgimux")]
+    if len(rounds) < 3:
+        return None
+    rng = random.Random(seed)
+    ratios = []
+    for _ in range(resamples):
+        pick = [rng.choice(rounds) for _ in rounds]
+        f = _median([p["fcgimux"] for p in pick])
+        meds = [m for m in (_median([p.get(a, float("nan")) for p in pick]) for a in anchors) if m == m]
+        best = max(meds, default=0)
+        if best > 0:
+            ratios.append(f / best)
+    if not ratios:
+        return None
+    ratios.sort()
+    lo = ratios[int(0.025 * (len(ratios) - 1))]
+    hi = ratios[int(0.975 * (len(ratios) - 1))]
+    return lo, hi, sum(1 for r in ratios if r >= 1.3) / len(ratios), len(rounds)
+
+
 def _ratio(a, b):
     if a != a or b != b or b == 0:
         return "n/a"
@@ -330,10 +362,14 @@ def report(raw_path, meta_path, out_path):
     w("Command: `%s`" % meta.get("command", "?"))
     w("")
     w("Ratios are **fcgimux ÷ anchor** over the medians of %s interleaved rounds "
-      "(gateways in turn, A B C D E, A B C D E, …, each restarted for every point). "
+      "(gateways in turn, %s, each restarted for every point). "
       "Requests/s and MB/s: above 1 means fcgimux is better. Latency, CPU per request and "
       "memory: below 1 means fcgimux is better. Only ratios from one run are meaningful: "
-      "the machine is shared and noisy, so absolute numbers move between runs." % meta.get("rounds", "?"))
+      "the machine is shared and noisy, so absolute numbers move between runs." % (
+          meta.get("rounds", "?"),
+          "in an order that changes from round to round: a Williams design, where every gateway runs in every "
+          "position and right after every other gateway equally often over 2 × 5 rounds" if meta.get("rotate") == "1"
+          else "A B C D E, A B C D E, …"))
     w("")
 
     def best_anchor(kind, mname, c):
@@ -367,13 +403,15 @@ def report(raw_path, meta_path, out_path):
           (" h2o cannot balance: it has one worker of its own per kind with the capacity of the three "
            "the others balance over." if "h2o" in anchors else ""))
 
-    def paired_rps(kind, c):
-        """fcgimux's requests/s ÷ the best anchor's in the same round, round by round."""
+    def paired_rps(kind, c, best):
+        """fcgimux's requests/s ÷ |best|'s (the anchor with the best median) in
+        the same round, round by round. Not the best anchor of each round:
+        the best of four noisy figures is picked for its luck in that round,
+        which pulls such a ratio down when the anchors are close."""
         out = []
         for _, per_gw in sorted(by_round.get((kind, c), {}).items()):
-            best = max((per_gw[a] for a in anchors if per_gw.get(a, float("nan")) > 0), default=None)
-            if best and "fcgimux" in per_gw:
-                out.append(per_gw["fcgimux"] / best)
+            if per_gw.get(best, 0) > 0 and "fcgimux" in per_gw:
+                out.append(per_gw["fcgimux"] / per_gw[best])
         return out
 
     def bar(kind):
@@ -408,12 +446,20 @@ def report(raw_path, meta_path, out_path):
                             note += "%s%s clients got no answer for ≥1 s mid-run" % (
                                 "; " if note else " — but ", _fmt(st, 0))
                         w("  - lower p99 at c=%d: %s %s ms%s" % (c, g, _fmt(gm["p99"], 2), note))
-                paired = paired_rps(kind, c)
+                boot = round_bootstrap(by_round.get((kind, c), {}), anchors)
+                if boot:
+                    share = boot[2]
+                    share_txt = ">99%" if 0.99 < share < 1 else "<1%" if 0 < share < 0.01 else "%d%%" % round(100 * share)
+                    w("  - 95%% interval of that ratio over this run's rounds (%d rounds resampled 2,000 times, "
+                      "whole rounds; the noise from round to round within this run, not from run to run): "
+                      "%s–%s; %s of the resamples at or above 1.3" % (
+                          boot[3], _fmt(boot[0], 2), _fmt(boot[1], 2), share_txt))
+                paired = paired_rps(kind, c, best)
                 if paired:
-                    w("  - the same rounds paired (not the bar's figure): fcgimux ÷ the best anchor of each round "
+                    w("  - the same rounds paired (not the bar's figure): fcgimux ÷ %s in each round "
                       "%s, median %s. The host's speed drifts from round to round, and a ratio of medians can "
                       "set one round's fcgimux against another's anchor." % (
-                          ", ".join(_fmt(x, 2) for x in paired), _fmt(_median(paired), 2)))
+                          best, ", ".join(_fmt(x, 2) for x in paired), _fmt(_median(paired), 2)))
         for c in (64, 512):
             if c in concs and "nginx" in anchors:
                 n = med.get((kind, "nginx", c), {})
@@ -425,7 +471,7 @@ def report(raw_path, meta_path, out_path):
             w("- idle keep-alive connections: %s KiB each, %s KiB each in the second half (bar ≤ 2; nginx %s, %s)" % (
                 _fmt(idle_per("fcgimux"), 2), _fmt(idle_marginal("fcgimux"), 2),
                 _fmt(idle_per("nginx"), 2), _fmt(idle_marginal("nginx"), 2)))
-        if "nginx" in anchors:
+        if "nginx" in anchors and bodies.get((kind, "fcgimux", "download")):
             parts = []
             for t, label in (("download", "50 MB download"), ("upload", "10 MB upload")):
                 parts.append("%s %s× nginx's MB/s" % (label, _ratio(_median(bodies.get((kind, "fcgimux", t), [])),
@@ -494,6 +540,8 @@ def report(raw_path, meta_path, out_path):
                     _fmt(st, 0) if st == st else "", _fmt(m["cpu1k"], 3),
                     _fmt(m["rss"], 1), "{:,}".format(e[2]), e[0], e[1]))
         w("")
+        if not any(k[0] == kind for k in list(bodies) + list(body_fail)):
+            continue  # a plan without large bodies (--bar)
         w("### Large bodies (MB/s = 10^6 bytes/s, median of all transfers of all rounds, one transfer at a time with curl)")
         w("")
         w("| gateway | 50 MB download MB/s | 10 MB upload MB/s | ratio fcgimux ÷ gateway (download / upload) |")
