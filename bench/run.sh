@@ -6,8 +6,9 @@
 #
 # --bar: only the bar's requests/s points (c=64 and 512), 15 short rounds,
 # the gateways' order changing from round to round, no large bodies and no
-# idle connections; writes bench/RESULTS.bar.md. For a ratio with a
-# confidence interval narrow enough to judge the bar by (bench/README.md).
+# idle connections; writes bench/RESULTS.bar.md, with a 95% interval of the
+# ratio over the run's rounds (what it covers: bench/README.md, "Judging the
+# bar in a noisy run").
 #
 # Installs what it needs (apt-get, idempotent), builds fcgimux into
 # build-release/, starts three workers of each kind on loopback ports chosen
@@ -37,12 +38,13 @@ while (($#)); do
   shift
 done
 
-# wrk takes whole seconds only (-d0.5s is rejected: it did nothing): warm-up
-# and duration are integers. --quick measures the bar's points (c=64, 512).
 if [[ -z $out ]]; then
   if ((bar)); then out="$here/RESULTS.bar.md"; else out="$here/RESULTS.md"; fi
 fi
 ((quick && bar)) && { echo "--quick and --bar are two different plans: pick one" >&2; exit 2; }
+
+# wrk takes whole seconds only (-d0.5s is rejected: it did nothing): warm-up
+# and duration are integers. --quick measures the bar's points (c=64, 512).
 if ((quick)); then
   concurrencies=(64 512); rounds=3; duration=2; warmup=1; body_rounds=2; body_transfers=3; idle_rounds=1
 elif ((bar)); then
@@ -335,7 +337,7 @@ elapsed=$(($(date +%s) - start))
   echo "kinds=$kinds"
   echo "gateways=${gateways[*]}"
   echo "rounds=$rounds"
-  echo "rotate=$bar"
+  echo "williams_orders=$bar"
   echo "idle_kind=libfcgi"
   echo "about_libfcgi=Three \`examples/libfcgi/libfcgi_responder\` processes ($BENCH_LIBFCGI_THREADS threads each, FCGI_KEEP_CONN honoured; h2o's own: one with $((3 * BENCH_LIBFCGI_THREADS)) threads); load on \`/hello\` (19-byte body). The workers cost almost nothing, so the gateway is what is measured."
   echo "about_php=Three PHP-FPM 8.2 pools (pm = static, $BENCH_PHP_CHILDREN children each, keep-alive honoured, \`php-fpm -n\`: no opcache; h2o's own: one pool of $((3 * BENCH_PHP_CHILDREN)) children); load on \`bench/php/hello.php\`."

@@ -27,6 +27,7 @@
                                     call or user code, innermost BINARY function)
 """
 import errno
+import math
 import os
 import random
 import resource
@@ -252,6 +253,10 @@ def _fmt(v, digits=1):
     return ("{:.%df}" % digits).format(v)
 
 
+# The bar's requests/s item (issue #5): fcgimux ≥ 1.3 × the best anchor.
+BAR_RPS_RATIO = 1.3
+
+
 def round_bootstrap(per_round, anchors, resamples=2000, seed=5):
     """95% interval of fcgimux's requests/s ÷ the best anchor's, over medians
     of rounds, from |resamples| resamples of the rounds with replacement.
@@ -260,10 +265,12 @@ def round_bootstrap(per_round, anchors, resamples=2000, seed=5):
     the same ones for every gateway, so that the gateways of one round (run
     within a minute of each other) stay together and the host's drift from
     round to round is what the interval measures. Returns (low, high, share
-    of resamples ≥ 1.3, rounds used), or None with fewer than 3 rounds."""
+    of resamples ≥ BAR_RPS_RATIO, rounds used), or None with fewer than 3
+    rounds."""
     # Every round fcgimux ran in, as the headline's median takes them
     # (requests/s 0 included); anchors missing from a round are nan there.
-    rounds = [per for _, per in sorted(per_round.items()) if per.get("fcgimux", float("nan")) == per.get("fcgimux")]
+    rounds = [per for _, per in sorted(per_round.items())
+              if "fcgimux" in per and not math.isnan(per["fcgimux"])]
     if len(rounds) < 3:
         return None
     rng = random.Random(seed)
@@ -280,7 +287,7 @@ def round_bootstrap(per_round, anchors, resamples=2000, seed=5):
     ratios.sort()
     lo = ratios[int(0.025 * (len(ratios) - 1))]
     hi = ratios[int(0.975 * (len(ratios) - 1))]
-    return lo, hi, sum(1 for r in ratios if r >= 1.3) / len(ratios), len(rounds)
+    return lo, hi, sum(1 for r in ratios if r >= BAR_RPS_RATIO) / len(ratios), len(rounds)
 
 
 def _ratio(a, b):
@@ -368,8 +375,9 @@ def report(raw_path, meta_path, out_path):
       "the machine is shared and noisy, so absolute numbers move between runs." % (
           meta.get("rounds", "?"),
           "in an order that changes from round to round: a Williams design, where every gateway runs in every "
-          "position and right after every other gateway equally often over 2 × 5 rounds" if meta.get("rotate") == "1"
-          else "A B C D E, A B C D E, …"))
+          "position and right after every other gateway equally often over %d rounds"
+          % (2 * len(gateways) if len(gateways) % 2 else len(gateways))
+          if meta.get("williams_orders") == "1" else "A B C D E, A B C D E, …"))
     w("")
 
     def best_anchor(kind, mname, c):
@@ -452,8 +460,8 @@ def report(raw_path, meta_path, out_path):
                     share_txt = ">99%" if 0.99 < share < 1 else "<1%" if 0 < share < 0.01 else "%d%%" % round(100 * share)
                     w("  - 95%% interval of that ratio over this run's rounds (%d rounds resampled 2,000 times, "
                       "whole rounds; the noise from round to round within this run, not from run to run): "
-                      "%s–%s; %s of the resamples at or above 1.3" % (
-                          boot[3], _fmt(boot[0], 2), _fmt(boot[1], 2), share_txt))
+                      "%s–%s; %s of the resamples at or above %s" % (
+                          boot[3], _fmt(boot[0], 2), _fmt(boot[1], 2), share_txt, BAR_RPS_RATIO))
                 paired = paired_rps(kind, c, best)
                 if paired:
                     w("  - the same rounds paired (not the bar's figure): fcgimux ÷ %s in each round "
