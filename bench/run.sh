@@ -8,7 +8,8 @@
 # the gateways' order changing from round to round, no large bodies and no
 # idle connections; writes bench/RESULTS.bar.md, with a 95% interval of the
 # ratio over the run's rounds (what it covers: bench/README.md, "Judging the
-# bar in a noisy run").
+# bar in a noisy run"). The full plan measures the bar's points on the
+# libfcgi workers the same way, and every other point in 5 rounds of 10 s.
 #
 # Installs what it needs (apt-get, idempotent), builds fcgimux into
 # build-release/, starts three workers of each kind on loopback ports chosen
@@ -45,22 +46,41 @@ fi
 
 # wrk takes whole seconds only (-d0.5s is rejected: it did nothing): warm-up
 # and duration are integers. --quick measures the bar's points (c=64, 512).
+#
+# Two kinds of load point. The bar's (issue #5's requests/s points: c=64
+# and 512, on the kinds in bar_kinds) run bar_rounds short rounds, the
+# gateways' order changing from round to round (round_order); every other
+# point runs `rounds` rounds of `duration` s in one fixed order. Many short
+# rounds rather than a few long ones: the host's speed drifts over tens of
+# seconds, and a median of 15 moves less than one of 5 (in six full runs
+# with 5 rounds of 10 s, libfcgi c=64 went 1.19-1.43x the best anchor).
+bar_concurrencies=(64 512)
 if ((quick)); then
   concurrencies=(64 512); rounds=3; duration=2; warmup=1; body_rounds=2; body_transfers=3; idle_rounds=1
+  bar_kinds=""; bar_rounds=0; bar_duration=0; bar_warmup=0
 elif ((bar)); then
-  # Many short rounds rather than a few long ones: the host's speed drifts
-  # over tens of seconds, and a median of 15 moves less than one of 5.
-  concurrencies=(64 512); rounds=15; duration=5; warmup=1; body_rounds=0; body_transfers=0; idle_rounds=0
+  concurrencies=(64 512); rounds=0; duration=0; warmup=0; body_rounds=0; body_transfers=0; idle_rounds=0
+  bar_kinds=$kinds; bar_rounds=15; bar_duration=5; bar_warmup=1
 else
-  concurrencies=(1 8 64 512); rounds=5; duration=10; warmup=2; body_rounds=3; body_transfers=5; idle_rounds=3
+  # Large bodies: 45 transfers each way per gateway (15 rounds of 3, the
+  # gateway started fresh each round); one 50 MiB download's MB/s spreads
+  # over nearly 2:1 within a round here, so the median needs many of them.
+  concurrencies=(1 8 64 512); rounds=5; duration=10; warmup=2; body_rounds=15; body_transfers=3; idle_rounds=3
+  bar_kinds=libfcgi; bar_rounds=15; bar_duration=5; bar_warmup=1
 fi
 idle_conns=10000
 # For trying the script itself (not for results): override the plan.
 [[ -n ${BENCH_CONCURRENCIES:-} ]] && read -r -a concurrencies <<<"$BENCH_CONCURRENCIES"
 rounds=${BENCH_ROUNDS:-$rounds} duration=${BENCH_DURATION:-$duration} warmup=${BENCH_WARMUP:-$warmup}
+bar_rounds=${BENCH_BAR_ROUNDS:-$bar_rounds} bar_duration=${BENCH_BAR_DURATION:-$bar_duration} bar_warmup=${BENCH_BAR_WARMUP:-$bar_warmup}
 body_rounds=${BENCH_BODY_ROUNDS:-$body_rounds} body_transfers=${BENCH_BODY_TRANSFERS:-$body_transfers} idle_rounds=${BENCH_IDLE_ROUNDS:-$idle_rounds} idle_conns=${BENCH_IDLE_CONNS:-$idle_conns}
-[[ $duration =~ ^[1-9][0-9]*$ && $warmup =~ ^[1-9][0-9]*$ ]] ||
-  { echo "BENCH_DURATION and BENCH_WARMUP must be whole seconds (wrk takes no fractions)" >&2; exit 2; }
+for v in duration warmup bar_duration bar_warmup; do
+  [[ ${!v} =~ ^[0-9]+$ ]] ||
+    { echo "BENCH_DURATION, BENCH_WARMUP, BENCH_BAR_DURATION and BENCH_BAR_WARMUP must be whole seconds (wrk takes no fractions)" >&2; exit 2; }
+done
+if ((rounds > 0 && (duration == 0 || warmup == 0) || bar_rounds > 0 && (bar_duration == 0 || bar_warmup == 0))); then
+  echo "a plan with rounds needs a duration and a warm-up of at least 1 s" >&2; exit 2
+fi
 download_bytes=$((50 * 1048576))
 upload_bytes=$((10 * 1048576))
 
@@ -101,10 +121,10 @@ note() { bench_log "NOTE: $*"; notes+=("$*"); }
 
 wrk_threads() { if (($1 < 2)); then echo 1; else echo 2; fi; }
 
-# load_point KIND GW C ROUND GWPORT WORKER_PORTS...
+# load_point KIND GW C ROUND DURATION WARMUP GWPORT WORKER_PORTS...
 load_point() {
-  local kind=$1 gw=$2 c=$3 round=$4 port=$5
-  shift 5
+  local kind=$1 gw=$2 c=$3 round=$4 duration=$5 warmup=$6 port=$7
+  shift 7
   local dir="$work/$kind/$gw-c$c-r$round"
   bench_start_gateway "$gw" "$kind" "$port" "$dir" "$@"
   local pid=$BENCH_LAST_PID url="http://127.0.0.1:$port$BENCH_PATH_SMALL" t
@@ -275,22 +295,40 @@ idle_point() {
   collect_gateway_errors "$kind" "$gw" "$dir" "idle connections"
 }
 
+# load_plan_text: the plan's rounds, durations and orders, for Settings.
+load_plan_text() {
+  local parts=() bar_text=
+  if ((bar_rounds > 0)) && [[ -n $bar_kinds ]]; then
+    bar_text="$bar_rounds rounds of ${bar_duration} s after a ${bar_warmup} s warm-up, the gateways' order changing from round to round (a Williams design)"
+  fi
+  if [[ $bar_text && $bar_kinds == "$kinds" && " ${concurrencies[*]} " == " ${bar_concurrencies[*]} " ]]; then
+    echo "$bar_text"
+    return
+  fi
+  ((rounds > 0)) && parts+=("$rounds rounds of ${duration} s after a ${warmup} s warm-up, the gateways in one order (A B C D E, A B C D E, …)")
+  local bar_cs_text=${bar_concurrencies[*]}
+  [[ $bar_text ]] && parts+=("except the bar's points ($bar_kinds workers at c=${bar_cs_text// / and }): $bar_text")
+  local text
+  text=$(printf '%s; ' "${parts[@]}")
+  echo "${text%; }"
+}
+
 head -c "$upload_bytes" /dev/urandom >"$work/upload.bin"
 start=$(date +%s)
 # workers_of GW: the worker ports GW is given: h2o its own (it cannot
 # balance), the other gateways the three.
 workers_of() { if [[ $1 == h2o ]]; then echo "$wh"; else echo "$w1 $w2 $w3"; fi; }
 
-# round_order ROUND: the gateways in the order this round runs them. The
-# full plan keeps one order (A B C D E every round). --bar takes its orders
-# from a Williams design: row i is 0, 1, n-1, 2, n-2, ... plus i (mod n),
-# and for an odd n the same rows reversed, 2n orders in all; over them every
-# gateway runs in every position, and right after every other gateway, equally
-# often. So no gateway is always measured first, or always just after the
-# one that warmed (or tired) the host the same way.
+# round_order ROUND WILLIAMS: the gateways in the order this round runs
+# them. WILLIAMS=0: one order (A B C D E every round). WILLIAMS=1 (the bar's
+# points): the orders of a Williams design: row i is 0, 1, n-1, 2, n-2, ...
+# plus i (mod n), and for an odd n the same rows reversed, 2n orders in all;
+# over them every gateway runs in every position, and right after every
+# other gateway, equally often. So no gateway is always measured first, or
+# always just after the one that warmed (or tired) the host the same way.
 round_order() {
   local n=${#gateways[@]} i j row base=()
-  if ((!bar)); then printf '%s\n' "${gateways[@]}"; return; fi
+  if (($2 == 0)); then printf '%s\n' "${gateways[@]}"; return; fi
   for ((j = 0; j < n; j++)); do
     if ((j == 0)); then base+=(0); elif ((j % 2)); then base+=($(((j + 1) / 2))); else base+=($((n - j / 2))); fi
   done
@@ -310,10 +348,25 @@ for kind in $kinds; do
   bench_start_workers "$kind" "$work/$kind/workers" "$w1" "$w2" "$w3"
   bench_start_h2o_worker "$kind" "$work/$kind/workers" "$wh"
   bench_worker_paths "$kind"
+  # The bar's points of this kind, and the others.
+  bar_cs=() other_cs=()
+  for c in "${concurrencies[@]}"; do
+    if ((bar_rounds > 0)) && [[ " $bar_kinds " == *" $kind "* && " ${bar_concurrencies[*]} " == *" $c "* ]]; then
+      bar_cs+=("$c")
+    else
+      other_cs+=("$c")
+    fi
+  done
   # shellcheck disable=SC2046 # workers_of: a list of ports
   for ((round = 1; round <= rounds; round++)); do
-    for c in "${concurrencies[@]}"; do
-      for gw in $(round_order "$round"); do load_point "$kind" "$gw" "$c" "$round" "$gport" $(workers_of "$gw"); done
+    for c in "${other_cs[@]}"; do
+      for gw in $(round_order "$round" 0); do load_point "$kind" "$gw" "$c" "$round" "$duration" "$warmup" "$gport" $(workers_of "$gw"); done
+    done
+  done
+  # shellcheck disable=SC2046
+  for ((round = 1; round <= bar_rounds; round++)); do
+    for c in "${bar_cs[@]}"; do
+      for gw in $(round_order "$round" 1); do load_point "$kind" "$gw" "$c" "$round" "$bar_duration" "$bar_warmup" "$gport" $(workers_of "$gw"); done
     done
   done
   # shellcheck disable=SC2046
@@ -337,7 +390,12 @@ elapsed=$(($(date +%s) - start))
   echo "kinds=$kinds"
   echo "gateways=${gateways[*]}"
   echo "rounds=$rounds"
-  echo "williams_orders=$bar"
+  # The bar's points (round_order's Williams orders): "KIND... c=C...", or
+  # nothing when every point runs the fixed order.
+  if ((bar_rounds > 0)) && [[ -n $bar_kinds ]]; then
+    echo "bar_points=$bar_kinds c=${bar_concurrencies[*]}"
+    echo "bar_rounds=$bar_rounds"
+  fi
   echo "idle_kind=libfcgi"
   echo "about_libfcgi=Three \`examples/libfcgi/libfcgi_responder\` processes ($BENCH_LIBFCGI_THREADS threads each, FCGI_KEEP_CONN honoured; h2o's own: one with $((3 * BENCH_LIBFCGI_THREADS)) threads); load on \`/hello\` (19-byte body). The workers cost almost nothing, so the gateway is what is measured."
   echo "about_php=Three PHP-FPM 8.2 pools (pm = static, $BENCH_PHP_CHILDREN children each, keep-alive honoured, \`php-fpm -n\`: no opcache; h2o's own: one pool of $((3 * BENCH_PHP_CHILDREN)) children); load on \`bench/php/hello.php\`."
@@ -367,7 +425,7 @@ elapsed=$(($(date +%s) - start))
   echo "settings=Bodies: streamed, not spooled to disk: nginx \`fastcgi_request_buffering off\` and \`fastcgi_max_temp_file_size 0\`, lighttpd \`server.stream-request-body = 1\` / \`stream-response-body = 1\`; fcgimux and HAProxy stream by design."
   echo "settings=Keep-alive requests per client connection: unlimited except lighttpd (65535, its maximum) — nginx \`keepalive_requests\` raised from its default 1000."
   echo "settings=Workers: libfcgi $BENCH_LIBFCGI_THREADS threads and PHP-FPM $BENCH_PHP_CHILDREN static children per worker (3× that in h2o's own) — more than any gateway opens connections — because a worker thread/child stays with a kept-alive connection until the gateway closes it; with fewer, connections past the pool size wait in the listen backlog behind idle kept connections. Listen backlog $BENCH_WORKER_BACKLOG for every worker (uWSGI through \`UWSGI_LISTEN\`)."
-  echo "settings=Load: wrk, ${duration}s per point after a ${warmup}s warm-up, \`--timeout 10s\`, 1 thread at concurrency 1 and 2 threads above; concurrencies ${concurrencies[*]}; $rounds rounds; every gateway is started fresh for every point, so peak RSS (VmHWM summed over the gateway's processes) is that point's. CPU = utime+stime from /proc/PID/stat of the gateway's processes (nginx master + workers) over the measured wrk run ÷ requests. The client, the gateway and the workers share the $(nproc) cores. Clients served at once = requests/s × mean latency. Clients stalled ≥1 s: mid-run, \`ss -Htni state established \"( dport = :PORT )\"\` (wrk's side of its connections) twice about 1 s apart; connections whose bytes_acked (bytes wrk sent) did not grow had no request answered in that second (wrk sends the next request as soon as an answer arrives; it drops requests still unanswered at the end, so such clients are missing from its latency figures)."
+  echo "settings=Load: wrk, \`--timeout 10s\`, 1 thread at concurrency 1 and 2 threads above; concurrencies ${concurrencies[*]}; $(load_plan_text); every gateway is started fresh for every point, so peak RSS (VmHWM summed over the gateway's processes) is that point's. CPU = utime+stime from /proc/PID/stat of the gateway's processes (nginx master + workers) over the measured wrk run ÷ requests. The client, the gateway and the workers share the $(nproc) cores. Clients served at once = requests/s × mean latency. Clients stalled ≥1 s: mid-run, \`ss -Htni state established \"( dport = :PORT )\"\` (wrk's side of its connections) twice about 1 s apart; connections whose bytes_acked (bytes wrk sent) did not grow had no request answered in that second (wrk sends the next request as soon as an answer arrives; it drops requests still unanswered at the end, so such clients are missing from its latency figures)."
   if ((body_rounds == 0 || body_transfers == 0)); then
     echo "settings=Large bodies: not measured in this plan."
   else

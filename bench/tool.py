@@ -257,6 +257,25 @@ def _fmt(v, digits=1):
 BAR_RPS_RATIO = 1.3
 
 
+def _round_plan(meta, n_gateways):
+    """How the run's load points were ordered, from run.sh's meta keys
+    rounds, bar_points ("KIND... c=C...") and bar_rounds."""
+    fixed = "gateways in turn, A B C D E, A B C D E, …"
+    williams = ("gateways in turn in an order that changes from round to round: a Williams design, where every "
+                "gateway runs in every position and right after every other gateway equally often over %d rounds"
+                % (2 * n_gateways if n_gateways % 2 else n_gateways))
+    rounds = meta.get("rounds", "?")
+    bar_points = meta.get("bar_points", "").strip()
+    if not bar_points:
+        return "%s rounds, %s" % (rounds, fixed)
+    bar_rounds = meta.get("bar_rounds", "?")
+    if rounds == "0":
+        return "%s rounds, %s" % (bar_rounds, williams)
+    kinds, _, cs = bar_points.partition(" c=")
+    return "%s rounds, %s; the bar's points (%s workers at c=%s): %s rounds of their own, %s" % (
+        rounds, fixed, kinds, " and ".join(cs.split()), bar_rounds, williams)
+
+
 def round_bootstrap(per_round, anchors, resamples=2000, seed=5):
     """95% interval of fcgimux's requests/s ÷ the best anchor's, over medians
     of rounds, from |resamples| resamples of the rounds with replacement.
@@ -368,16 +387,11 @@ def report(raw_path, meta_path, out_path):
     w("")
     w("Command: `%s`" % meta.get("command", "?"))
     w("")
-    w("Ratios are **fcgimux ÷ anchor** over the medians of %s interleaved rounds "
-      "(gateways in turn, %s, each restarted for every point). "
+    w("Ratios are **fcgimux ÷ anchor** over the medians of interleaved rounds, each gateway restarted "
+      "for every point: %s. "
       "Requests/s and MB/s: above 1 means fcgimux is better. Latency, CPU per request and "
       "memory: below 1 means fcgimux is better. Only ratios from one run are meaningful: "
-      "the machine is shared and noisy, so absolute numbers move between runs." % (
-          meta.get("rounds", "?"),
-          "in an order that changes from round to round: a Williams design, where every gateway runs in every "
-          "position and right after every other gateway equally often over %d rounds"
-          % (2 * len(gateways) if len(gateways) % 2 else len(gateways))
-          if meta.get("williams_orders") == "1" else "A B C D E, A B C D E, …"))
+      "the machine is shared and noisy, so absolute numbers move between runs." % _round_plan(meta, len(gateways)))
     w("")
 
     def best_anchor(kind, mname, c):
