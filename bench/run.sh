@@ -45,21 +45,23 @@ fi
 ((quick && bar)) && { echo "--quick and --bar are two different plans: pick one" >&2; exit 2; }
 
 # wrk takes whole seconds only (-d0.5s is rejected: it did nothing): warm-up
-# and duration are integers. --quick measures the bar's points (c=64, 512).
+# and duration are integers.
 #
-# Two kinds of load point. The bar's (issue #5's requests/s points: c=64
-# and 512, on the kinds in bar_kinds) run bar_rounds short rounds, the
-# gateways' order changing from round to round (round_order); every other
-# point runs `rounds` rounds of `duration` s in one fixed order. Many short
-# rounds rather than a few long ones: the host's speed drifts over tens of
-# seconds, and a median of 15 moves less than one of 5 (in six full runs
-# with 5 rounds of 10 s, libfcgi c=64 went 1.19-1.43x the best anchor).
+# Two kinds of load point. The bar's points (issue #5's requests/s points,
+# c=64 and 512, on the kinds in bar_kinds; with --bar every point is one)
+# run bar_rounds rounds of bar_duration s, the gateways' order changing from
+# round to round (round_order); every other point runs `rounds` rounds of
+# `duration` s in one order. Many short rounds rather than a few long ones:
+# the host's speed drifts over tens of seconds, and a median of 15 moves
+# less than one of 5 (six full runs with 5 rounds of 10 s at every point
+# gave libfcgi c=64 1.19-1.43x the best anchor). --quick has none: its
+# 3 rounds of 2 s at c=64 and 512 are for trying a change, not the bar.
 bar_concurrencies=(64 512)
 if ((quick)); then
   concurrencies=(64 512); rounds=3; duration=2; warmup=1; body_rounds=2; body_transfers=3; idle_rounds=1
-  bar_kinds=""; bar_rounds=0; bar_duration=0; bar_warmup=0
+  bar_kinds=""; bar_rounds=0; bar_duration=1; bar_warmup=1
 elif ((bar)); then
-  concurrencies=(64 512); rounds=0; duration=0; warmup=0; body_rounds=0; body_transfers=0; idle_rounds=0
+  concurrencies=(64 512); rounds=0; duration=1; warmup=1; body_rounds=0; body_transfers=0; idle_rounds=0
   bar_kinds=$kinds; bar_rounds=15; bar_duration=5; bar_warmup=1
 else
   # Large bodies: 45 transfers each way per gateway (15 rounds of 3, the
@@ -69,16 +71,43 @@ else
   bar_kinds=libfcgi; bar_rounds=15; bar_duration=5; bar_warmup=1
 fi
 idle_conns=10000
-# For trying the script itself (not for results): override the plan.
+# For trying the script itself (not for results): override the plan. Under
+# --bar every point is one of the bar's, and BENCH_ROUNDS, BENCH_DURATION and
+# BENCH_WARMUP set its rounds (as BENCH_BAR_* do).
 [[ -n ${BENCH_CONCURRENCIES:-} ]] && read -r -a concurrencies <<<"$BENCH_CONCURRENCIES"
-rounds=${BENCH_ROUNDS:-$rounds} duration=${BENCH_DURATION:-$duration} warmup=${BENCH_WARMUP:-$warmup}
-bar_rounds=${BENCH_BAR_ROUNDS:-$bar_rounds} bar_duration=${BENCH_BAR_DURATION:-$bar_duration} bar_warmup=${BENCH_BAR_WARMUP:-$bar_warmup}
+if ((bar)); then
+  bar_concurrencies=("${concurrencies[@]}")
+  bar_rounds=${BENCH_BAR_ROUNDS:-${BENCH_ROUNDS:-$bar_rounds}}
+  bar_duration=${BENCH_BAR_DURATION:-${BENCH_DURATION:-$bar_duration}}
+  bar_warmup=${BENCH_BAR_WARMUP:-${BENCH_WARMUP:-$bar_warmup}}
+else
+  rounds=${BENCH_ROUNDS:-$rounds} duration=${BENCH_DURATION:-$duration} warmup=${BENCH_WARMUP:-$warmup}
+  bar_rounds=${BENCH_BAR_ROUNDS:-$bar_rounds} bar_duration=${BENCH_BAR_DURATION:-$bar_duration} bar_warmup=${BENCH_BAR_WARMUP:-$bar_warmup}
+fi
 body_rounds=${BENCH_BODY_ROUNDS:-$body_rounds} body_transfers=${BENCH_BODY_TRANSFERS:-$body_transfers} idle_rounds=${BENCH_IDLE_ROUNDS:-$idle_rounds} idle_conns=${BENCH_IDLE_CONNS:-$idle_conns}
-for v in duration warmup bar_duration bar_warmup; do
-  [[ ${!v} =~ ^[0-9]+$ ]] ||
-    { echo "BENCH_DURATION, BENCH_WARMUP, BENCH_BAR_DURATION and BENCH_BAR_WARMUP must be whole seconds (wrk takes no fractions)" >&2; exit 2; }
+for v in rounds duration warmup bar_rounds bar_duration bar_warmup body_rounds body_transfers idle_rounds idle_conns; do
+  [[ ${!v} =~ ^(0|[1-9][0-9]*)$ ]] ||
+    { echo "BENCH_${v^^} must be a whole number (wrk takes whole seconds): ${!v}" >&2; exit 2; }
 done
-if ((rounds > 0 && (duration == 0 || warmup == 0) || bar_rounds > 0 && (bar_duration == 0 || bar_warmup == 0))); then
+for c in "${concurrencies[@]}"; do
+  [[ $c =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_CONCURRENCIES: not a concurrency: $c" >&2; exit 2; }
+done
+# The bar's points this run has: bar_point_kinds (of $kinds) at
+# bar_point_cs (of the concurrencies); other_points: whether any other
+# point is measured.
+bar_point_kinds=() bar_point_cs=()
+if ((bar_rounds > 0)); then
+  for c in "${concurrencies[@]}"; do [[ " ${bar_concurrencies[*]} " == *" $c "* ]] && bar_point_cs+=("$c"); done
+  if ((${#bar_point_cs[@]})); then
+    for k in $kinds; do [[ " $bar_kinds " == *" $k "* ]] && bar_point_kinds+=("$k"); done
+  fi
+  ((${#bar_point_kinds[@]})) || bar_point_cs=()
+fi
+other_points=0
+if ((rounds > 0)) && { (($(wc -w <<<"$kinds") > ${#bar_point_kinds[@]})) || ((${#concurrencies[@]} > ${#bar_point_cs[@]})); }; then
+  other_points=1
+fi
+if ((other_points && (duration == 0 || warmup == 0) || ${#bar_point_cs[@]} && (bar_duration == 0 || bar_warmup == 0))); then
   echo "a plan with rounds needs a duration and a warm-up of at least 1 s" >&2; exit 2
 fi
 download_bytes=$((50 * 1048576))
@@ -137,7 +166,7 @@ load_point() {
   before=$(bench_cpu_ticks $procs)
   bench_spawn "$dir/wrk.txt" timeout $((duration + 30)) wrk -t"$t" -c"$c" -d"${duration}s" --timeout 10s --latency "$url"
   local wrk_pid=$BENCH_LAST_PID
-  sample_clients "$port" "$dir"
+  sample_clients "$port" "$dir" "$duration"
   bench_wait "$wrk_pid"
   # shellcheck disable=SC2086
   after=$(bench_cpu_ticks $procs)
@@ -171,7 +200,7 @@ load_point() {
   collect_gateway_errors "$kind" "$gw" "$dir" "c=$c round $round"
 }
 
-# sample_clients PORT DIR: mid-run (wrk is running), wrk's side of its client
+# sample_clients PORT DIR DURATION: mid-run (wrk runs DURATION s), wrk's side of its client
 # connections to PORT, twice 1 s apart, into DIR/ss1.txt and DIR/ss2.txt.
 # bytes_acked is what wrk sent; wrk sends a connection's next request as
 # soon as the answer to the last one arrives, so a connection whose
@@ -181,7 +210,7 @@ load_point() {
 # which wrk's figures do not show: requests unanswered at the end are dropped.
 # Parsed after the run, so that only two `ss` run during it.
 sample_clients() {
-  local port=$1 dir=$2
+  local port=$1 dir=$2 duration=$3
   ((duration >= 2)) || return 0
   sleep "$(awk -v d="$duration" 'BEGIN{print d / 2 - 0.5}')"
   ss -Htni state established "( dport = :$port )" >"$dir/ss1.txt" 2>&1 || true
@@ -297,20 +326,16 @@ idle_point() {
 
 # load_plan_text: the plan's rounds, durations and orders, for Settings.
 load_plan_text() {
-  local parts=() bar_text=
-  if ((bar_rounds > 0)) && [[ -n $bar_kinds ]]; then
-    bar_text="$bar_rounds rounds of ${bar_duration} s after a ${bar_warmup} s warm-up, the gateways' order changing from round to round (a Williams design)"
+  local fixed="$rounds rounds of ${duration} s after a ${warmup} s warm-up, the gateways in one order (A B C D E, A B C D E, …)"
+  local williams="$bar_rounds rounds of ${bar_duration} s after a ${bar_warmup} s warm-up, the gateways' order changing from round to round (a Williams design)"
+  local cs=${bar_point_cs[*]}
+  if ((${#bar_point_cs[@]} == 0)); then
+    echo "$fixed"
+  elif ((!other_points)); then
+    echo "$williams"
+  else
+    echo "$fixed; except the bar's points (${bar_point_kinds[*]} workers at c=${cs// / and }): $williams"
   fi
-  if [[ $bar_text && $bar_kinds == "$kinds" && " ${concurrencies[*]} " == " ${bar_concurrencies[*]} " ]]; then
-    echo "$bar_text"
-    return
-  fi
-  ((rounds > 0)) && parts+=("$rounds rounds of ${duration} s after a ${warmup} s warm-up, the gateways in one order (A B C D E, A B C D E, …)")
-  local bar_cs_text=${bar_concurrencies[*]}
-  [[ $bar_text ]] && parts+=("except the bar's points ($bar_kinds workers at c=${bar_cs_text// / and }): $bar_text")
-  local text
-  text=$(printf '%s; ' "${parts[@]}")
-  echo "${text%; }"
 }
 
 head -c "$upload_bytes" /dev/urandom >"$work/upload.bin"
@@ -351,7 +376,7 @@ for kind in $kinds; do
   # The bar's points of this kind, and the others.
   bar_cs=() other_cs=()
   for c in "${concurrencies[@]}"; do
-    if ((bar_rounds > 0)) && [[ " $bar_kinds " == *" $kind "* && " ${bar_concurrencies[*]} " == *" $c "* ]]; then
+    if [[ " ${bar_point_kinds[*]} " == *" $kind "* && " ${bar_point_cs[*]} " == *" $c "* ]]; then
       bar_cs+=("$c")
     else
       other_cs+=("$c")
@@ -389,11 +414,11 @@ elapsed=$(($(date +%s) - start))
   echo "command=$command_line"
   echo "kinds=$kinds"
   echo "gateways=${gateways[*]}"
-  echo "rounds=$rounds"
-  # The bar's points (round_order's Williams orders): "KIND... c=C...", or
-  # nothing when every point runs the fixed order.
-  if ((bar_rounds > 0)) && [[ -n $bar_kinds ]]; then
-    echo "bar_points=$bar_kinds c=${bar_concurrencies[*]}"
+  # rounds: of the points in one order (0: there were none); bar_points:
+  # those in Williams-design orders, "KIND... c=C...", absent when none.
+  echo "rounds=$((other_points ? rounds : 0))"
+  if ((${#bar_point_cs[@]})); then
+    echo "bar_points=${bar_point_kinds[*]} c=${bar_point_cs[*]}"
     echo "bar_rounds=$bar_rounds"
   fi
   echo "idle_kind=libfcgi"

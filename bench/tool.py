@@ -264,7 +264,7 @@ def _round_plan(meta, n_gateways):
     williams = ("gateways in turn in an order that changes from round to round: a Williams design, where every "
                 "gateway runs in every position and right after every other gateway equally often over %d rounds"
                 % (2 * n_gateways if n_gateways % 2 else n_gateways))
-    rounds = meta.get("rounds", "?")
+    rounds = meta.get("rounds", "?")  # "0": every point is one of the bar's
     bar_points = meta.get("bar_points", "").strip()
     if not bar_points:
         return "%s rounds, %s" % (rounds, fixed)
