@@ -344,6 +344,10 @@ start=$(date +%s)
 # balance), the other gateways the three.
 workers_of() { if [[ $1 == h2o ]]; then echo "$wh"; else echo "$w1 $w2 $w3"; fi; }
 
+# williams_cycle: rounds after which the Williams orders repeat (2n for an
+# odd number of gateways, n for an even one); the report quotes it.
+williams_cycle() { local n=${#gateways[@]}; echo $((n % 2 ? 2 * n : n)); }
+
 # round_order ROUND WILLIAMS: the gateways in the order this round runs
 # them. WILLIAMS=0: one order (A B C D E every round). WILLIAMS=1 (the bar's
 # points): the orders of a Williams design: row i is 0, 1, n-1, 2, n-2, ...
@@ -357,7 +361,8 @@ round_order() {
   for ((j = 0; j < n; j++)); do
     if ((j == 0)); then base+=(0); elif ((j % 2)); then base+=($(((j + 1) / 2))); else base+=($((n - j / 2))); fi
   done
-  local rows=$((n % 2 ? 2 * n : n))
+  local rows
+  rows=$(williams_cycle)
   row=$((($1 - 1) % rows))
   for ((i = 0; i < n; i++)); do
     j=$i
@@ -420,6 +425,7 @@ elapsed=$(($(date +%s) - start))
   if ((${#bar_point_cs[@]})); then
     echo "bar_points=${bar_point_kinds[*]} c=${bar_point_cs[*]}"
     echo "bar_rounds=$bar_rounds"
+    echo "williams_cycle=$(williams_cycle)"
   fi
   echo "idle_kind=libfcgi"
   echo "about_libfcgi=Three \`examples/libfcgi/libfcgi_responder\` processes ($BENCH_LIBFCGI_THREADS threads each, FCGI_KEEP_CONN honoured; h2o's own: one with $((3 * BENCH_LIBFCGI_THREADS)) threads); load on \`/hello\` (19-byte body). The workers cost almost nothing, so the gateway is what is measured."

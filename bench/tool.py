@@ -257,13 +257,13 @@ def _fmt(v, digits=1):
 BAR_RPS_RATIO = 1.3
 
 
-def _round_plan(meta, n_gateways):
+def _round_plan(meta):
     """How the run's load points were ordered, from run.sh's meta keys
-    rounds, bar_points ("KIND... c=C...") and bar_rounds."""
+    rounds, bar_points ("KIND... c=C..."), bar_rounds and williams_cycle."""
     fixed = "gateways in turn, A B C D E, A B C D E, …"
     williams = ("gateways in turn in an order that changes from round to round: a Williams design, where every "
-                "gateway runs in every position and right after every other gateway equally often over %d rounds"
-                % (2 * n_gateways if n_gateways % 2 else n_gateways))
+                "gateway runs in every position and right after every other gateway equally often over %s rounds"
+                % meta.get("williams_cycle", "?"))
     rounds = meta.get("rounds", "?")  # "0": every point is one of the bar's
     bar_points = meta.get("bar_points", "").strip()
     if not bar_points:
@@ -391,7 +391,7 @@ def report(raw_path, meta_path, out_path):
       "for every point: %s. "
       "Requests/s and MB/s: above 1 means fcgimux is better. Latency, CPU per request and "
       "memory: below 1 means fcgimux is better. Only ratios from one run are meaningful: "
-      "the machine is shared and noisy, so absolute numbers move between runs." % _round_plan(meta, len(gateways)))
+      "the machine is shared and noisy, so absolute numbers move between runs." % _round_plan(meta))
     w("")
 
     def best_anchor(kind, mname, c):
